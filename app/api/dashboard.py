@@ -1,0 +1,128 @@
+"""``/ws/dashboard``: a logged-in screen gets a snapshot of every chair, then live messages.
+
+Messages (each a JSON object keyed on ``type``): ``snapshot``, ``readings`` (catch-up after a
+reconnect with ``?since=<last reading id>``), ``reading``, ``session``, ``device``, ``alert``,
+``heartbeat`` (every few seconds, so a screen can tell it is live), ``resync`` (this screen fell
+behind; reconnect with ``since``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from fastapi import APIRouter, WebSocket
+from sqlalchemy import func, select
+
+from app.api.deps import LOGIN_COOKIE
+from app.hub import RESYNC
+from app.models import Reading, User
+from app.models.base import utcnow
+from app.services import chairs, users
+from app.services.readings import iso, reading_message
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+LIVE_TOPICS = ("readings", "sessions", "devices", "alerts")
+MAX_CATCH_UP = 50_000
+CLOSE_RESYNC = 4000
+
+
+def _origin_allowed(websocket: WebSocket) -> bool:
+    origin = websocket.headers.get("origin")
+    if origin is None:  # not a browser, so no cross-site risk; the cookie still decides
+        return True
+    allowed: list[str] = websocket.app.state.settings.allowed_origins
+    if origin in allowed:
+        return True
+    return urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+async def _user(websocket: WebSocket) -> User | None:
+    token = websocket.cookies.get(LOGIN_COOKIE)
+    if not token:
+        return None
+    async with websocket.app.state.sessionmaker() as db:
+        return await users.user_for_login(db, token, websocket.app.state.settings.secret_key)
+
+
+async def _send(websocket: WebSocket, message: dict[str, Any]) -> None:
+    await websocket.send_text(orjson.dumps(message).decode())
+
+
+@router.websocket("/ws/dashboard")
+async def dashboard(websocket: WebSocket) -> None:
+    if not _origin_allowed(websocket):
+        await websocket.close(code=1008, reason="origin not allowed")
+        return
+    user = await _user(websocket)
+    if user is None:
+        await websocket.close(code=1008, reason="log in first")
+        return
+    since = websocket.query_params.get("since")
+    await websocket.accept()
+    state = websocket.app.state
+    # Subscribe before reading the snapshot so nothing falls between the two.
+    async with state.hub.subscribe(*LIVE_TOPICS, maxsize=5000) as live:
+        floor = await _send_snapshot(websocket, user, since)
+        async with asyncio.TaskGroup() as group:
+            sender = group.create_task(_forward(websocket, live, floor, state.settings.heartbeat_s))
+            await _drain(websocket)
+            sender.cancel()
+
+
+async def _send_snapshot(websocket: WebSocket, user: User, since: str | None) -> int:
+    """Send the clinic snapshot (and missed readings); returns the newest reading id sent."""
+    async with websocket.app.state.sessionmaker() as db:
+        statuses = await chairs.chair_statuses(db)
+        newest = await db.scalar(select(func.max(Reading.id))) or 0
+        snapshot: dict[str, Any] = {
+            "type": "snapshot",
+            "server_time": iso(utcnow()),
+            "user": {"name": user.name, "role": user.role},
+            "chairs": [s.model_dump(mode="json") for s in statuses],
+            "last_reading_id": newest,
+        }
+        await _send(websocket, snapshot)
+        if since is not None and since.isdigit():
+            rows = (
+                await db.execute(
+                    select(Reading.__table__)
+                    .where(Reading.id > int(since), Reading.id <= newest)
+                    .order_by(Reading.id)
+                    .limit(MAX_CATCH_UP)
+                )
+            ).mappings()
+            missed = [reading_message(dict(r)) for r in rows]
+            await _send(websocket, {"type": "readings", "readings": missed})
+    return newest
+
+
+async def _forward(websocket: WebSocket, live: Any, floor: int, heartbeat_s: float) -> None:
+    while True:
+        try:
+            message = await asyncio.wait_for(live.get(), timeout=heartbeat_s)
+        except TimeoutError:
+            await _send(websocket, {"type": "heartbeat", "server_time": iso(utcnow())})
+            continue
+        if message is RESYNC:
+            await _send(websocket, {"type": "resync", "since": floor})
+            await websocket.close(code=CLOSE_RESYNC, reason="fell behind; reconnect with since")
+            return
+        if message.get("type") == "reading":
+            if message["id"] <= floor:
+                continue
+            floor = message["id"]
+        await _send(websocket, message)
+
+
+async def _drain(websocket: WebSocket) -> None:
+    """Read (and ignore) what the screen sends, until it goes away."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return

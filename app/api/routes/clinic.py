@@ -1,0 +1,117 @@
+"""The clinic view's REST side: chairs with live status, sessions and their readings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request, status
+
+from app.api.deps import ClinicianUser, NurseUser, SessionDep, actor_of
+from app.models.schemas import (
+    ChairStatus,
+    DoseMark,
+    LimitsUpdate,
+    ReadingRead,
+    SessionCreate,
+    SessionRead,
+)
+from app.services import chairs, sessions
+
+router = APIRouter(prefix="/api", tags=["clinic"])
+
+
+async def _announce(request: Request, session: SessionRead) -> None:
+    await request.app.state.hub.publish(
+        "sessions", {"type": "session", "session": session.model_dump(mode="json")}
+    )
+
+
+@router.get("/chairs", response_model=list[ChairStatus])
+async def list_chairs(user: NurseUser, db: SessionDep):
+    """Every chair with its open session and latest vitals."""
+    return await chairs.chair_statuses(db)
+
+
+@router.get("/sessions", response_model=list[SessionRead])
+async def list_sessions(
+    user: NurseUser,
+    db: SessionDep,
+    chair_id: int | None = None,
+    open: bool = False,
+    limit: int = 100,
+):
+    """Sessions, newest first; filter by chair or open ones only."""
+    return await sessions.list_sessions(db, chair_id, open, min(limit, 1000))
+
+
+@router.post("/sessions", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
+async def create_session(body: SessionCreate, request: Request, user: NurseUser, db: SessionDep):
+    """Start a session on a chair."""
+    session = await sessions.start_session(
+        db,
+        body.chair_id,
+        body.protocol,
+        body.patient_label,
+        body.limit_overrides,
+        actor_of(user),
+        request.app.state.check_overrides,
+    )
+    await db.commit()
+    read = SessionRead.model_validate(session)
+    await _announce(request, read)
+    return read
+
+
+@router.get("/sessions/{session_id}", response_model=SessionRead)
+async def get_session(session_id: int, user: NurseUser, db: SessionDep):
+    """One session."""
+    return await sessions.get_session(db, session_id)
+
+
+@router.post("/sessions/{session_id}/dose", response_model=SessionRead)
+async def mark_dose(
+    session_id: int, request: Request, user: NurseUser, db: SessionDep, body: DoseMark | None = None
+):
+    """Mark the dose time (now, unless given)."""
+    session = await sessions.mark_dose(db, session_id, body.at if body else None, actor_of(user))
+    await db.commit()
+    read = SessionRead.model_validate(session)
+    await _announce(request, read)
+    return read
+
+
+@router.put("/sessions/{session_id}/limits", response_model=SessionRead)
+async def update_limits(
+    session_id: int, body: LimitsUpdate, request: Request, user: ClinicianUser, db: SessionDep
+):
+    """Set this patient's limits (within the bounds an admin set)."""
+    session = await sessions.update_limits(
+        db, session_id, body.limit_overrides, actor_of(user), request.app.state.check_overrides
+    )
+    await db.commit()
+    read = SessionRead.model_validate(session)
+    await _announce(request, read)
+    return read
+
+
+@router.post("/sessions/{session_id}/end", response_model=SessionRead)
+async def end_session(session_id: int, request: Request, user: NurseUser, db: SessionDep):
+    """End the session (discharge)."""
+    session = await sessions.end_session(db, session_id, actor_of(user))
+    await db.commit()
+    read = SessionRead.model_validate(session)
+    await _announce(request, read)
+    return read
+
+
+@router.get("/sessions/{session_id}/readings", response_model=list[ReadingRead])
+async def session_readings(
+    session_id: int,
+    user: NurseUser,
+    db: SessionDep,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = sessions.MAX_READINGS_PAGE,
+):
+    """The session's readings in time order, optionally within [start, end)."""
+    return await sessions.session_readings(db, session_id, start, end, limit)

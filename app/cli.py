@@ -1,0 +1,193 @@
+"""The ``chairside`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import migrations
+from app.db import create_engine, create_sessionmaker
+from app.services import audit, devices, users
+from app.services.errors import ServiceError
+from app.settings import Settings, default_data_dir
+
+T = TypeVar("T")
+WS_MAX_SIZE = 1024 * 1024
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one unit of database work in its own transaction and return its result."""
+
+    async def go() -> T:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as db:
+                result = await work(db)
+                await db.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _read_password(prompt: str) -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repeat: ") != first:
+            raise SystemExit("error: the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _secret_key_file() -> Path:
+    return default_data_dir() / "secret_key"
+
+
+def ensure_secret_key() -> None:
+    """Give every worker the same secret key: from the environment or a file kept 0600."""
+    if os.environ.get("CHAIRSIDE_SECRET_KEY"):
+        return
+    path = _secret_key_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    os.environ["CHAIRSIDE_SECRET_KEY"] = path.read_text().strip()
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    _say("applying migrations ...")
+    migrations.upgrade(settings)
+    _say("database is up to date")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password if args.password is not None else _read_password("Password: ")
+    user = _run_db(
+        settings, lambda db: users.create_user(db, args.name, args.role, password, audit.CLI_ACTOR)
+    )
+    _say(f"user {user.name!r} created with role {user.role}")
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace, settings: Settings) -> int:
+    registered = _run_db(
+        settings,
+        lambda db: devices.register_device(db, args.chair, args.label, audit.CLI_ACTOR),
+    )
+    if registered.chair_created:
+        _say(f"chair {args.chair!r} did not exist and was created")
+    _say(f"device {registered.device.id} registered at chair {args.chair!r}")
+    _say("its token (shown only now; store it in the monitor):")
+    print(registered.token, flush=True)
+    return 0
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
+    ensure_secret_key()
+    os.environ["CHAIRSIDE_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ws_max_size=WS_MAX_SIZE,
+        log_level=log_level,
+        proxy_headers=False,
+    )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    migrations.upgrade(settings)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    _say(f"Chairside serving on http://{host}:{port}/ (API docs at /docs)")
+    serve(settings, host, port, args.workers or settings.workers, args.log_level)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chairside", description="Live vital-signs station for ketamine clinics."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run a simulated clinic on a local SQLite database")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--chairs", type=int, default=8, help="number of simulated chairs")
+    demo.add_argument("--speed", type=float, default=10.0, help="simulated time speed-up")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--fresh", action="store_true", help="start from an empty demo database")
+    demo.set_defaults(handler=cmd_demo)
+
+    srv = sub.add_parser("serve", help="run the production server")
+    srv.add_argument("--host")
+    srv.add_argument("--port", type=int)
+    srv.add_argument("--workers", type=int)
+    srv.add_argument("--log-level", default="info")
+    srv.set_defaults(handler=cmd_serve)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(handler=cmd_db_upgrade)
+
+    user = sub.add_parser("user", help="staff accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add_user = user_sub.add_parser("add", help="create a user (password from a prompt or stdin)")
+    add_user.add_argument("name")
+    add_user.add_argument("--role", required=True, choices=["nurse", "clinician", "admin"])
+    add_user.add_argument("--password", help=argparse.SUPPRESS)
+    add_user.set_defaults(handler=cmd_user_add)
+
+    device = sub.add_parser("device", help="monitors")
+    device_sub = device.add_subparsers(dest="device_command", required=True, metavar="ACTION")
+    add_device = device_sub.add_parser("add", help="register a monitor; prints its token once")
+    add_device.add_argument("--chair", required=True, help="chair name (created if new)")
+    add_device.add_argument("--label")
+    add_device.set_defaults(handler=cmd_device_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+        return handler(args, settings)
+    except ServiceError as exc:
+        _say(f"error: {exc.detail}")
+        return 2
+    except ValueError as exc:
+        _say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Chairs, the monitors (devices) bound to them, and treatment sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+PROTOCOLS = ("spravato", "iv-ketamine")
+
+
+class Chair(Base):
+    __tablename__ = "chair"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Device(Base):
+    """A monitor at a chair; it authenticates with a token of which only the hash is kept."""
+
+    __tablename__ = "device"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chair_id: Mapped[int] = mapped_column(ForeignKey("chair.id"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class TreatmentSession(Base):
+    """One patient's visit in a chair, from start to discharge."""
+
+    __tablename__ = "treatment_session"
+    __table_args__ = (
+        # At most one open session per chair.
+        Index(
+            "uq_treatment_session_open_chair",
+            "chair_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_treatment_session_chair_started", "chair_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chair_id: Mapped[int] = mapped_column(ForeignKey("chair.id"))
+    protocol: Mapped[str] = mapped_column(String(16))
+    patient_label: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dose_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    limit_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -1,0 +1,163 @@
+"""Pydantic schemas of the REST API: the public contract, kept apart from the tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Protocol = Literal["spravato", "iv-ketamine"]
+Role = Literal["nurse", "clinician", "admin"]
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginRequest(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserCreate(Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    role: Role
+    password: str = Field(min_length=8, max_length=256)
+
+
+class UserRead(Read):
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class ChairCreate(Strict):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class ChairRead(Read):
+    id: int
+    name: str
+
+
+class DeviceCreate(Strict):
+    chair: str = Field(min_length=1, max_length=64, description="chair name; created if new")
+    label: str | None = Field(default=None, max_length=64)
+
+
+class DeviceRead(Read):
+    id: int
+    chair_id: int
+    label: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    revoked_at: datetime | None
+
+
+class DeviceCreated(DeviceRead):
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class SessionCreate(Strict):
+    chair_id: int
+    protocol: Protocol
+    patient_label: str = Field(
+        min_length=1, max_length=64, description="initials or a pseudonymous id, never a full name"
+    )
+    limit_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("patient_label")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("patient label must not be blank")
+        return value
+
+
+class DoseMark(Strict):
+    at: datetime | None = Field(default=None, description="dose time; now when omitted")
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("dose time needs a time zone")
+        return value
+
+
+class LimitsUpdate(Strict):
+    limit_overrides: dict[str, dict[str, float]]
+
+
+class SessionRead(Read):
+    id: int
+    chair_id: int
+    protocol: Protocol
+    patient_label: str
+    started_at: datetime
+    dose_at: datetime | None
+    ended_at: datetime | None
+    limit_overrides: dict[str, Any]
+
+
+class ReadingRead(Read):
+    id: int
+    chair_id: int
+    session_id: int | None
+    device_id: int
+    seq: int
+    measured_at: datetime
+    received_at: datetime
+    sbp: float | None
+    dbp: float | None
+    map: float | None
+    hr: float | None
+    spo2: float | None
+
+
+class VitalValue(BaseModel):
+    value: float
+    measured_at: datetime
+
+
+class LatestVitals(BaseModel):
+    """Each vital's latest value with its own time (BP and pulse oximetry come apart)."""
+
+    sbp: VitalValue | None = None
+    dbp: VitalValue | None = None
+    map: VitalValue | None = None
+    hr: VitalValue | None = None
+    spo2: VitalValue | None = None
+
+
+class ChairStatus(BaseModel):
+    id: int
+    name: str
+    session: SessionRead | None
+    latest: LatestVitals
+    device_last_seen_at: datetime | None
+
+
+class AuditRead(Read):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target_id: int | None
+    detail: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    version: str

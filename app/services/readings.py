@@ -1,0 +1,176 @@
+"""Durable storage of ingested readings with group commit, then fan-out on the hub.
+
+Readings from every connection go through one writer task. It takes everything that is
+waiting (up to a batch limit) and stores it in one transaction, so a busy server commits
+hundreds of readings at once while a quiet one commits each reading as soon as it arrives.
+A reading's future resolves only after its transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.hub import Hub
+from app.models import Device, Reading, TreatmentSession
+from app.models.base import utcnow
+from app.services.devices import DeviceIdentity
+from app.wire import VITALS, ReadingIn
+
+log = logging.getLogger(__name__)
+READINGS_TOPIC = "readings"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Outcome of storing one reading: its row id, and whether it was already there."""
+
+    reading_id: int | None
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class _Pending:
+    device: DeviceIdentity
+    reading: ReadingIn
+    received_at: datetime
+    future: asyncio.Future[Stored] = field(repr=False)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def reading_message(row: dict[str, Any]) -> dict[str, Any]:
+    """The hub / dashboard form of a stored reading."""
+    return {
+        "type": "reading",
+        "id": row["id"],
+        "chair_id": row["chair_id"],
+        "session_id": row["session_id"],
+        "device_id": row["device_id"],
+        "seq": row["seq"],
+        "ts": iso(row["measured_at"]),
+        **{v: row[v] for v in VITALS if row[v] is not None},
+    }
+
+
+class ReadingWriter:
+    def __init__(self, engine: AsyncEngine, hub: Hub, max_batch: int = 500) -> None:
+        self._engine = engine
+        self._hub = hub
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self.batches = 0
+        self.stored = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="reading-writer")
+
+    async def stop(self) -> None:
+        """Store what is already queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    def submit(self, device: DeviceIdentity, reading: ReadingIn) -> asyncio.Future[Stored]:
+        """Queue a validated reading; the future resolves once it is committed."""
+        if self._task is None:
+            raise RuntimeError("reading writer is not running")
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(device, reading, utcnow(), future))
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            # Let connections that are mid-frame add theirs to this commit.
+            await asyncio.sleep(0)
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                rows, outcomes = await self._write(batch)
+            except Exception as exc:
+                log.exception("storing %d readings failed; devices will resend", len(batch))
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                    self._queue.task_done()
+                continue
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if not item.future.done():
+                    item.future.set_result(outcome)
+            for row in rows:
+                await self._hub.publish(READINGS_TOPIC, reading_message(row))
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _write(self, batch: list[_Pending]) -> tuple[list[dict[str, Any]], list[Stored]]:
+        first: dict[tuple[int, int], dict[str, Any]] = {}
+        for item in batch:
+            key = (item.device.device_id, item.reading.seq)
+            if key not in first:
+                first[key] = {
+                    "chair_id": item.device.chair_id,
+                    "device_id": item.device.device_id,
+                    "seq": item.reading.seq,
+                    "measured_at": item.reading.ts,
+                    "received_at": item.received_at,
+                    **item.reading.vitals(),
+                }
+        async with self._engine.begin() as conn:
+            await self._assign_sessions(conn, list(first.values()))
+            stmt = (
+                self._insert(Reading)
+                .on_conflict_do_nothing(index_elements=["device_id", "seq"])
+                .returning(Reading.id, Reading.device_id, Reading.seq)
+            )
+            result = await conn.execute(stmt, list(first.values()))
+            new_ids = {(r.device_id, r.seq): r.id for r in result}
+            await conn.execute(
+                Device.__table__.update()
+                .where(Device.id.in_({k[0] for k in first}))
+                .values(last_seen_at=utcnow())
+            )
+        # Which of the rest were stored before (a resend), so the device can be told so.
+        outcomes: list[Stored] = []
+        claimed: set[tuple[int, int]] = set()
+        for item in batch:
+            key = (item.device.device_id, item.reading.seq)
+            if key in new_ids and key not in claimed:
+                claimed.add(key)
+                outcomes.append(Stored(new_ids[key], duplicate=False))
+            else:
+                outcomes.append(Stored(new_ids.get(key), duplicate=True))
+        self.batches += 1
+        self.stored += len(new_ids)
+        rows = [dict(first[k], id=rid) for k, rid in new_ids.items()]
+        rows.sort(key=lambda r: r["id"])
+        return rows, outcomes
+
+    @staticmethod
+    async def _assign_sessions(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        """Attach each reading to its chair's open session (None: kept against the chair)."""
+        chair_ids = {r["chair_id"] for r in rows}
+        result = await conn.execute(
+            select(TreatmentSession.chair_id, TreatmentSession.id).where(
+                TreatmentSession.chair_id.in_(chair_ids), TreatmentSession.ended_at.is_(None)
+            )
+        )
+        open_sessions = {chair: session for chair, session in result}
+        for row in rows:
+            row["session_id"] = open_sessions.get(row["chair_id"])

@@ -1,0 +1,174 @@
+"""Treatment sessions: start, mark the dose, set per-patient limits, end; their readings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Chair, Reading, TreatmentSession
+from app.models.base import utcnow
+from app.models.clinic import PROTOCOLS
+from app.services import audit
+from app.services.errors import Conflict, InvalidInput, NotFound
+
+# Checks per-patient limit overrides for a protocol; raises InvalidInput naming the problem.
+OverridesCheck = Callable[[str, dict[str, Any]], None]
+DOSE_CLOCK_SKEW = timedelta(minutes=1)
+MAX_READINGS_PAGE = 20_000
+
+
+def _no_check(_protocol: str, _overrides: dict[str, Any]) -> None:
+    return None
+
+
+async def get_session(db: AsyncSession, session_id: int) -> TreatmentSession:
+    session = await db.get(TreatmentSession, session_id)
+    if session is None:
+        raise NotFound(f"no session with id {session_id}")
+    return session
+
+
+async def open_session_for_chair(db: AsyncSession, chair_id: int) -> TreatmentSession | None:
+    return await db.scalar(
+        select(TreatmentSession).where(
+            TreatmentSession.chair_id == chair_id, TreatmentSession.ended_at.is_(None)
+        )
+    )
+
+
+async def start_session(
+    db: AsyncSession,
+    chair_id: int,
+    protocol: str,
+    patient_label: str,
+    limit_overrides: dict[str, Any],
+    actor: audit.Actor,
+    check_overrides: OverridesCheck = _no_check,
+) -> TreatmentSession:
+    """Open a session on a chair that has none open."""
+    if protocol not in PROTOCOLS:
+        raise InvalidInput(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    if await db.get(Chair, chair_id) is None:
+        raise NotFound(f"no chair with id {chair_id}")
+    check_overrides(protocol, limit_overrides)
+    existing = await open_session_for_chair(db, chair_id)
+    if existing is not None:
+        raise Conflict(
+            f"chair {chair_id} already has an open session ({existing.id}); end it first"
+        )
+    session = TreatmentSession(
+        chair_id=chair_id,
+        protocol=protocol,
+        patient_label=patient_label,
+        limit_overrides=limit_overrides,
+        started_by=actor.user_id,
+        started_at=utcnow(),
+    )
+    db.add(session)
+    try:
+        await db.flush()
+    except IntegrityError as exc:  # a concurrent start on the same chair won the race
+        raise Conflict(f"chair {chair_id} already has an open session") from exc
+    audit.record(
+        db,
+        actor,
+        "session.start",
+        "session",
+        session.id,
+        {"chair_id": chair_id, "protocol": protocol},
+    )
+    return session
+
+
+def _require_open(session: TreatmentSession) -> None:
+    if session.ended_at is not None:
+        raise Conflict(f"session {session.id} has ended")
+
+
+async def mark_dose(
+    db: AsyncSession, session_id: int, at: datetime | None, actor: audit.Actor
+) -> TreatmentSession:
+    """Record the dose time (now unless given); once per session."""
+    session = await get_session(db, session_id)
+    _require_open(session)
+    if session.dose_at is not None:
+        raise Conflict(f"dose already marked at {session.dose_at.isoformat()}")
+    now = utcnow()
+    dose_at = at or now
+    if dose_at > now + DOSE_CLOCK_SKEW:
+        raise InvalidInput("dose time is in the future")
+    if dose_at < session.started_at - DOSE_CLOCK_SKEW:
+        raise InvalidInput("dose time is before the session started")
+    session.dose_at = dose_at
+    audit.record(db, actor, "session.dose", "session", session.id, {"dose_at": dose_at.isoformat()})
+    return session
+
+
+async def update_limits(
+    db: AsyncSession,
+    session_id: int,
+    overrides: dict[str, Any],
+    actor: audit.Actor,
+    check_overrides: OverridesCheck = _no_check,
+) -> TreatmentSession:
+    """Replace the session's per-patient limit overrides (validated against admin bounds)."""
+    session = await get_session(db, session_id)
+    _require_open(session)
+    check_overrides(session.protocol, overrides)
+    previous = session.limit_overrides
+    session.limit_overrides = overrides
+    audit.record(
+        db, actor, "session.limits", "session", session.id, {"from": previous, "to": overrides}
+    )
+    return session
+
+
+async def end_session(db: AsyncSession, session_id: int, actor: audit.Actor) -> TreatmentSession:
+    session = await get_session(db, session_id)
+    _require_open(session)
+    session.ended_at = utcnow()
+    audit.record(db, actor, "session.end", "session", session.id)
+    return session
+
+
+async def list_sessions(
+    db: AsyncSession, chair_id: int | None = None, open_only: bool = False, limit: int = 100
+) -> list[TreatmentSession]:
+    query = select(TreatmentSession).order_by(TreatmentSession.started_at.desc()).limit(limit)
+    if chair_id is not None:
+        query = query.where(TreatmentSession.chair_id == chair_id)
+    if open_only:
+        query = query.where(TreatmentSession.ended_at.is_(None))
+    return list((await db.scalars(query)).all())
+
+
+async def session_readings(
+    db: AsyncSession,
+    session_id: int,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = MAX_READINGS_PAGE,
+) -> list[Reading]:
+    """A session's readings in measurement order, optionally within [start, end)."""
+    await get_session(db, session_id)
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-11-24T10:00:00Z)")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("end must be after start")
+    query = (
+        select(Reading)
+        .where(Reading.session_id == session_id)
+        .order_by(Reading.measured_at, Reading.id)
+        .limit(min(limit, MAX_READINGS_PAGE))
+    )
+    if start is not None:
+        query = query.where(Reading.measured_at >= start)
+    if end is not None:
+        query = query.where(Reading.measured_at < end)
+    return list((await db.scalars(query)).all())

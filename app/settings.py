@@ -1,0 +1,78 @@
+"""Chairside's one settings object, read from ``CHAIRSIDE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory, honouring ``XDG_DATA_HOME``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "chairside"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'chairside.db'}"
+
+
+def async_database_url(url: str) -> str:
+    """Map the plain URL forms people know to the async drivers Chairside uses."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(
+            f"database URL {url!r} has no scheme (expected sqlite:/// or postgresql://)"
+        )
+    drivers = {
+        "sqlite": "sqlite+aiosqlite",
+        "sqlite+aiosqlite": "sqlite+aiosqlite",
+        "postgres": "postgresql+asyncpg",
+        "postgresql": "postgresql+asyncpg",
+        "postgresql+asyncpg": "postgresql+asyncpg",
+        "postgresql+psycopg2": "postgresql+asyncpg",
+    }
+    if scheme not in drivers:
+        raise ValueError(
+            f"unsupported database URL scheme {scheme!r}: use sqlite:///path or postgresql://..."
+        )
+    return f"{drivers[scheme]}://{rest}"
+
+
+class Settings(BaseSettings):
+    """Everything Chairside can be configured with; one instance per app."""
+
+    model_config = SettingsConfigDict(env_prefix="CHAIRSIDE_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    redis_url: str | None = None
+    # Origins allowed to open the dashboard websocket besides the server's own.
+    allowed_origins: list[str] = Field(default_factory=list)
+    cookie_secure: bool = False
+    session_max_age_s: int = 12 * 3600
+    # How long an ingest reading may wait for companions before its commit (group commit).
+    ingest_commit_delay_ms: float = 2.0
+    ingest_max_batch: int = 500
+    heartbeat_s: float = 2.0
+    rules_file: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        async_database_url(value)
+        return value
+
+    @property
+    def async_database_url(self) -> str:
+        return async_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,182 @@
+"""Device ingest over a real websocket: acks after commit, duplicates, errors, auth, batches."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import websockets
+
+from tests.support import Clinic, Device, device_connect
+
+
+def ts(offset_s: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat().replace("+00:00", "Z")
+
+
+async def stored_seqs(clinic: Clinic, device_id: int) -> list[int]:
+    rows = await clinic.query("SELECT seq FROM reading WHERE device_id = :d ORDER BY seq", d=device_id)
+    return [r.seq for r in rows]
+
+
+async def test_acknowledged_reading_is_in_the_database(clinic: Clinic) -> None:
+    token, device_id, chair_id = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        reply = await Device(conn).reading(seq=17, ts=ts(), sbp=132, dbp=84, map=100, hr=78, spo2=97)
+        assert reply == {"type": "ack", "seq": 17}
+        # The ack promised durability: the row is there before we do anything else.
+        rows = await clinic.query(
+            "SELECT chair_id, sbp, dbp, map, hr, spo2 FROM reading WHERE device_id = :d", d=device_id
+        )
+    assert [tuple(r) for r in rows] == [(chair_id, 132, 84, 100, 78, 97)]
+
+
+async def test_duplicate_seq_is_acked_and_stored_once(clinic: Clinic) -> None:
+    token, device_id, _ = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        assert await device.reading(seq=5, ts=ts(), hr=70) == {"type": "ack", "seq": 5}
+        again = await device.reading(seq=5, ts=ts(), hr=70)
+    assert again == {"type": "ack", "seq": 5, "duplicate": True}
+    assert await stored_seqs(clinic, device_id) == [5]
+
+
+async def test_resend_after_reconnect_is_a_duplicate(clinic: Clinic) -> None:
+    token, device_id, _ = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        await Device(conn).reading(seq=1, ts=ts(), spo2=98)
+    async with device_connect(clinic.server, token) as conn:
+        reply = await Device(conn).reading(seq=1, ts=ts(), spo2=98)
+    assert reply["duplicate"] is True
+    assert await stored_seqs(clinic, device_id) == [1]
+
+
+BAD_FRAMES = [
+    ("not json", "malformed_json"),
+    ("[1, 2]", "not_an_object"),
+    ('{"type": "vitals", "seq": 1}', "unknown_type"),
+    ({"type": "reading", "seq": 1, "ts": "NOW", "hr": 70}, "invalid_ts"),
+    ({"type": "reading", "seq": 1, "ts": "2026-11-24T10:00:00", "hr": 70}, "invalid_ts"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "hr": 70, "temp": 37}, "unknown_field"),
+    ({"type": "reading", "ts": "TS", "hr": 70}, "missing_field"),
+    ({"type": "reading", "seq": -3, "ts": "TS", "hr": 70}, "invalid_seq"),
+    ({"type": "reading", "seq": 1, "ts": "TS"}, "no_vitals"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "hr": "fast"}, "invalid_value"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 320, "dbp": 80}, "out_of_range"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "spo2": 101}, "out_of_range"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 80, "dbp": 90}, "dbp_not_below_sbp"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 130, "dbp": 80, "map": 140}, "map_outside_bp"),
+    ({"type": "reading", "seq": 1, "ts": "FUTURE", "hr": 70}, "ts_in_future"),
+    ({"type": "batch", "readings": "many"}, "invalid_batch"),
+    ("x" * (300 * 1024), "frame_too_large"),
+]
+
+
+@pytest.mark.parametrize(("frame", "code"), BAD_FRAMES, ids=[c for _, c in BAD_FRAMES])
+async def test_each_bad_frame_gets_its_own_error_and_the_connection_survives(
+    clinic: Clinic, frame: object, code: str
+) -> None:
+    token, device_id, _ = await clinic.add_device()
+    if isinstance(frame, dict):
+        frame = dict(frame)
+        if frame.get("ts") == "TS":
+            frame["ts"] = ts()
+        elif frame.get("ts") == "FUTURE":
+            frame["ts"] = ts(3600)
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        await device.send(frame)  # type: ignore[arg-type]
+        error = await device.recv()
+        assert error["type"] == "error"
+        assert error["code"] == code
+        assert error["detail"]
+        # The same connection still stores a good reading.
+        assert await device.reading(seq=99, ts=ts(), hr=72) == {"type": "ack", "seq": 99}
+    assert await stored_seqs(clinic, device_id) == [99]
+
+
+async def test_error_names_the_value_that_was_wrong(clinic: Clinic) -> None:
+    token, _, _ = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        reply = await Device(conn).reading(seq=4, ts=ts(), sbp=310, dbp=90)
+    assert reply["seq"] == 4
+    assert "sbp 310" in reply["detail"] and "40-300" in reply["detail"]
+
+
+@pytest.mark.parametrize("token", [None, "csd_not-a-real-token"])
+async def test_bad_token_cannot_connect(clinic: Clinic, token: str | None) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with device_connect(clinic.server, token):
+            pass
+    assert refused.value.response.status_code in (401, 403)
+    assert await clinic.query("SELECT id FROM reading") == []
+
+
+async def test_revoked_device_is_disconnected_and_cannot_reconnect(
+    clinic: Clinic, admin
+) -> None:
+    token, device_id, _ = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        assert (await device.reading(seq=1, ts=ts(), hr=70))["type"] == "ack"
+        response = await admin.post(f"/api/devices/{device_id}/revoke")
+        assert response.status_code == 200
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(conn.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    with pytest.raises(websockets.InvalidStatus):
+        async with device_connect(clinic.server, token):
+            pass
+
+
+async def test_batch_catch_up_acks_every_reading_and_rejects_only_the_bad_one(
+    clinic: Clinic,
+) -> None:
+    token, device_id, _ = await clinic.add_device()
+    readings = [{"seq": n, "ts": ts(-600 + n), "hr": 60 + n % 10, "spo2": 97} for n in range(200)]
+    readings[50] = {"seq": 50, "ts": ts(-550), "hr": 400}
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        await device.send({"type": "batch", "readings": readings})
+        replies = [await device.recv() for _ in range(200)]
+    assert [r["seq"] for r in replies] == list(range(200))
+    assert replies[50]["type"] == "error" and replies[50]["code"] == "out_of_range"
+    assert all(r["type"] == "ack" for i, r in enumerate(replies) if i != 50)
+    assert await stored_seqs(clinic, device_id) == [n for n in range(200) if n != 50]
+
+
+async def test_reading_without_open_session_is_kept_against_the_chair(clinic: Clinic) -> None:
+    token, device_id, chair_id = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        await Device(conn).reading(seq=1, ts=ts(), hr=70)
+    rows = await clinic.query("SELECT chair_id, session_id FROM reading WHERE device_id = :d", d=device_id)
+    assert [tuple(r) for r in rows] == [(chair_id, None)]
+
+
+async def test_reading_belongs_to_the_chairs_open_session(clinic: Clinic, nurse) -> None:
+    token, device_id, chair_id = await clinic.add_device()
+    created = await nurse.post(
+        "/api/sessions", json={"chair_id": chair_id, "protocol": "spravato", "patient_label": "AB"}
+    )
+    assert created.status_code == 201, created.text
+    async with device_connect(clinic.server, token) as conn:
+        await Device(conn).reading(seq=1, ts=ts(), sbp=120, dbp=80)
+    rows = await nurse.get(f"/api/sessions/{created.json()['id']}/readings")
+    assert [(r["seq"], r["sbp"], r["dbp"]) for r in rows.json()] == [(1, 120, 80)]
+
+
+async def test_many_devices_at_once_all_get_acks(clinic: Clinic) -> None:
+    tokens = [await clinic.add_device(f"Chair {n}") for n in range(10)]
+
+    async def stream(token: str) -> list[dict]:
+        async with device_connect(clinic.server, token) as conn:
+            device = Device(conn)
+            for seq in range(20):
+                await device.send({"type": "reading", "seq": seq, "ts": ts(), "hr": 70})
+            return [await device.recv() for _ in range(20)]
+
+    results = await asyncio.gather(*(stream(t) for t, _, _ in tokens))
+    assert all(r == {"type": "ack", "seq": n} for replies in results for n, r in enumerate(replies))
+    count = await clinic.query("SELECT count(*) AS n FROM reading")
+    assert count[0].n == 200
