@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -142,7 +142,7 @@ class ReadingWriter:
             result = await conn.execute(stmt, list(first.values()))
             new_ids = {(r.device_id, r.seq): r.id for r in result}
             await conn.execute(
-                Device.__table__.update()
+                update(Device)
                 .where(Device.id.in_({k[0] for k in first}))
                 .values(last_seen_at=utcnow())
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from app.api.deps import AdminUser, ClinicianUser, SessionDep, actor_of
+from app.models import AuditEvent, Chair, Device, User
 from app.models.schemas import (
     AuditRead,
     ChairCreate,
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api", tags=["admin"])
 
 
 @router.post("/chairs", response_model=ChairRead, status_code=status.HTTP_201_CREATED)
-async def create_chair(body: ChairCreate, user: AdminUser, db: SessionDep):
+async def create_chair(body: ChairCreate, user: AdminUser, db: SessionDep) -> Chair:
     """Add a chair."""
     chair = await chairs.create_chair(db, body.name, actor_of(user))
     await db.commit()
@@ -29,13 +30,13 @@ async def create_chair(body: ChairCreate, user: AdminUser, db: SessionDep):
 
 
 @router.get("/devices", response_model=list[DeviceRead])
-async def list_devices(user: AdminUser, db: SessionDep):
+async def list_devices(user: AdminUser, db: SessionDep) -> list[Device]:
     """All monitors, revoked ones included."""
     return await devices.list_devices(db)
 
 
 @router.post("/devices", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
-async def register_device(body: DeviceCreate, user: AdminUser, db: SessionDep):
+async def register_device(body: DeviceCreate, user: AdminUser, db: SessionDep) -> DeviceCreated:
     """Register a monitor at a chair; the token is in this answer only."""
     registered = await devices.register_device(db, body.chair, body.label, actor_of(user))
     await db.commit()
@@ -45,7 +46,9 @@ async def register_device(body: DeviceCreate, user: AdminUser, db: SessionDep):
 
 
 @router.post("/devices/{device_id}/revoke", response_model=DeviceRead)
-async def revoke_device(device_id: int, request: Request, user: AdminUser, db: SessionDep):
+async def revoke_device(
+    device_id: int, request: Request, user: AdminUser, db: SessionDep
+) -> Device:
     """Revoke a monitor's token; a connected monitor is disconnected at once."""
     device = await devices.revoke_device(db, device_id, actor_of(user))
     await db.commit()
@@ -54,13 +57,13 @@ async def revoke_device(device_id: int, request: Request, user: AdminUser, db: S
 
 
 @router.get("/users", response_model=list[UserRead])
-async def list_users(user: AdminUser, db: SessionDep):
+async def list_users(user: AdminUser, db: SessionDep) -> list[User]:
     """All users."""
     return await users.list_users(db)
 
 
 @router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
-async def create_user(body: UserCreate, user: AdminUser, db: SessionDep):
+async def create_user(body: UserCreate, user: AdminUser, db: SessionDep) -> User:
     """Create a user."""
     created = await users.create_user(db, body.name, body.role, body.password, actor_of(user))
     await db.commit()
@@ -74,6 +77,6 @@ async def list_audit(
     target_type: str | None = None,
     target_id: int | None = None,
     limit: int = 200,
-):
+) -> list[AuditEvent]:
     """The audit trail, newest first."""
     return await audit.list_events(db, target_type, target_id, min(limit, 1000))

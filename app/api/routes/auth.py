@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from app.api.deps import LOGIN_COOKIE, CurrentUser, SessionDep, SettingsDep, actor_of
+from app.models import User
 from app.models.schemas import LoginRequest, UserRead
 from app.services import users
 
@@ -12,7 +13,9 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/login", response_model=UserRead)
-async def login(body: LoginRequest, response: Response, db: SessionDep, settings: SettingsDep):
+async def login(
+    body: LoginRequest, response: Response, db: SessionDep, settings: SettingsDep
+) -> User:
     """Log in; sets the session cookie."""
     user = await users.authenticate(db, body.name, body.password)
     if user is None:
@@ -32,7 +35,9 @@ async def login(body: LoginRequest, response: Response, db: SessionDep, settings
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep):
+async def logout(
+    request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
+) -> Response:
     """Log out; ends this login session."""
     token = request.cookies.get(LOGIN_COOKIE, "")
     await users.close_login(db, token, settings.secret_key, actor_of(user))
@@ -43,6 +48,6 @@ async def logout(request: Request, user: CurrentUser, db: SessionDep, settings: 
 
 
 @router.get("/me", response_model=UserRead)
-async def me(user: CurrentUser):
+async def me(user: CurrentUser) -> User:
     """The logged-in user."""
     return user

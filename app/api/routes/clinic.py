@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request, status
 
 from app.api.deps import ClinicianUser, NurseUser, SessionDep, actor_of
+from app.models import Reading, TreatmentSession
 from app.models.schemas import (
     ChairStatus,
     DoseMark,
@@ -27,7 +28,7 @@ async def _announce(request: Request, session: SessionRead) -> None:
 
 
 @router.get("/chairs", response_model=list[ChairStatus])
-async def list_chairs(user: NurseUser, db: SessionDep):
+async def list_chairs(user: NurseUser, db: SessionDep) -> list[ChairStatus]:
     """Every chair with its open session and latest vitals."""
     return await chairs.chair_statuses(db)
 
@@ -39,13 +40,15 @@ async def list_sessions(
     chair_id: int | None = None,
     open: bool = False,
     limit: int = 100,
-):
+) -> list[TreatmentSession]:
     """Sessions, newest first; filter by chair or open ones only."""
     return await sessions.list_sessions(db, chair_id, open, min(limit, 1000))
 
 
 @router.post("/sessions", response_model=SessionRead, status_code=status.HTTP_201_CREATED)
-async def create_session(body: SessionCreate, request: Request, user: NurseUser, db: SessionDep):
+async def create_session(
+    body: SessionCreate, request: Request, user: NurseUser, db: SessionDep
+) -> SessionRead:
     """Start a session on a chair."""
     session = await sessions.start_session(
         db,
@@ -63,7 +66,7 @@ async def create_session(body: SessionCreate, request: Request, user: NurseUser,
 
 
 @router.get("/sessions/{session_id}", response_model=SessionRead)
-async def get_session(session_id: int, user: NurseUser, db: SessionDep):
+async def get_session(session_id: int, user: NurseUser, db: SessionDep) -> TreatmentSession:
     """One session."""
     return await sessions.get_session(db, session_id)
 
@@ -71,7 +74,7 @@ async def get_session(session_id: int, user: NurseUser, db: SessionDep):
 @router.post("/sessions/{session_id}/dose", response_model=SessionRead)
 async def mark_dose(
     session_id: int, request: Request, user: NurseUser, db: SessionDep, body: DoseMark | None = None
-):
+) -> SessionRead:
     """Mark the dose time (now, unless given)."""
     session = await sessions.mark_dose(db, session_id, body.at if body else None, actor_of(user))
     await db.commit()
@@ -83,7 +86,7 @@ async def mark_dose(
 @router.put("/sessions/{session_id}/limits", response_model=SessionRead)
 async def update_limits(
     session_id: int, body: LimitsUpdate, request: Request, user: ClinicianUser, db: SessionDep
-):
+) -> SessionRead:
     """Set this patient's limits (within the bounds an admin set)."""
     session = await sessions.update_limits(
         db, session_id, body.limit_overrides, actor_of(user), request.app.state.check_overrides
@@ -95,7 +98,9 @@ async def update_limits(
 
 
 @router.post("/sessions/{session_id}/end", response_model=SessionRead)
-async def end_session(session_id: int, request: Request, user: NurseUser, db: SessionDep):
+async def end_session(
+    session_id: int, request: Request, user: NurseUser, db: SessionDep
+) -> SessionRead:
     """End the session (discharge)."""
     session = await sessions.end_session(db, session_id, actor_of(user))
     await db.commit()
@@ -112,6 +117,6 @@ async def session_readings(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = sessions.MAX_READINGS_PAGE,
-):
+) -> list[Reading]:
     """The session's readings in time order, optionally within [start, end)."""
     return await sessions.session_readings(db, session_id, start, end, limit)

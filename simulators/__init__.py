@@ -1,0 +1,1 @@
+"""Simulated monitors and session replay: clients of the ingest protocol, like a real device."""
