@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app import alerts as engine
+from app.alerting import AlertRunner
 from app.api import dashboard, ingest
-from app.api.routes import admin, auth, clinic, health
+from app.api.routes import admin, alerts, auth, clinic, frontend, health
 from app.db import create_engine, create_sessionmaker
 from app.hub import create_hub
-from app.services.errors import ServiceError
+from app.services.errors import InvalidInput, ServiceError
 from app.services.readings import ReadingWriter
 from app.settings import Settings
 
@@ -47,6 +49,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.hub = hub
     app.state.writer = writer
     app.state.ingest_connections = ingest.IngestConnections()
+    runner = AlertRunner(app.state.sessionmaker, hub, app.state.rules_for)
+    await runner.start()
+    app.state.alert_runner = runner
     watchers = [asyncio.create_task(_close_revoked_devices(app), name="revocations")]
     try:
         yield
@@ -55,8 +60,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
         await writer.stop()
+        await runner.stop()
         await hub.stop()
         await engine.dispose()
+
+
+# The dashboard has no inline scripts; plotly.js inserts <style> elements, hence the styles.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+async def _security_headers(request: Request, call_next: Any) -> Any:
+    response = await call_next(request)
+    if not request.url.path.startswith("/docs"):  # Swagger UI loads its own inline script
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -64,8 +86,22 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
 
 
-def _no_override_check(_protocol: str, _overrides: dict[str, Any]) -> None:
-    return None
+def rules_source(settings: Settings) -> Callable[[str, dict[str, Any]], engine.RuleSet]:
+    """The rule set a session runs: the protocol's defaults (or the clinic's rule file),
+    with the patient's overrides checked against the rules' bounds."""
+
+    def rules_for(protocol: str, overrides: dict[str, Any]) -> engine.RuleSet:
+        base = (
+            engine.load_rules(settings.rules_file, protocol)
+            if settings.rules_file
+            else engine.default_rules(protocol)
+        )
+        try:
+            return base.with_overrides(overrides) if overrides else base
+        except engine.RuleError as exc:
+            raise InvalidInput(f"limit overrides: {exc}") from exc
+
+    return rules_for
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,12 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.check_overrides = _no_override_check
+    app.state.rules_for = rules_source(settings)
+    app.state.check_overrides = lambda protocol, overrides: app.state.rules_for(protocol, overrides)
     app.add_exception_handler(ServiceError, _service_error)
-    for router in (health.router, auth.router, clinic.router, admin.router):
+    for router in (health.router, auth.router, clinic.router, alerts.router, admin.router):
         app.include_router(router)
     app.include_router(ingest.router)
     app.include_router(dashboard.router)
+    app.include_router(frontend.router)  # before the /static mount, which would shadow it
+    app.middleware("http")(_security_headers)
     if FRONTEND_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")
 

@@ -43,7 +43,11 @@ async def _ids(clinic: Clinic, admin: httpx.AsyncClient) -> dict[str, int]:
 
 def _body(method: str, path: str, ids: dict[str, int]) -> dict | None:
     bodies = {
-        "/api/sessions": {"chair_id": ids["chair"], "protocol": "iv-ketamine", "patient_label": "X1"},
+        "/api/sessions": {
+            "chair_id": ids["chair"],
+            "protocol": "iv-ketamine",
+            "patient_label": "X1",
+        },
         "/api/sessions/{session}/limits": {"limit_overrides": {}},
         "/api/chairs": {"name": "Chair 77"},
         "/api/devices": {"chair": "Chair 78"},
@@ -78,7 +82,9 @@ async def test_every_endpoint_refuses_a_request_without_login(clinic: Clinic) ->
 
 async def test_login_cookie_is_httponly_and_samesite(clinic: Clinic) -> None:
     async with httpx.AsyncClient(base_url=clinic.server.url) as client:
-        response = await client.post("/api/auth/login", json={"name": "nurse", "password": "correct-horse-9"})
+        response = await client.post(
+            "/api/auth/login", json={"name": "nurse", "password": "correct-horse-9"}
+        )
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
 
@@ -141,7 +147,8 @@ async def test_dose_time_in_the_future_is_refused(clinic: Clinic, nurse) -> None
     _, _, chair_id = await clinic.add_device()
     session = (
         await nurse.post(
-            "/api/sessions", json={"chair_id": chair_id, "protocol": "spravato", "patient_label": "AB"}
+            "/api/sessions",
+            json={"chair_id": chair_id, "protocol": "spravato", "patient_label": "AB"},
         )
     ).json()
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -169,7 +176,8 @@ async def test_readings_time_range_filters_and_needs_a_zone(clinic: Clinic, nurs
     token, _, chair_id = await clinic.add_device()
     session = (
         await nurse.post(
-            "/api/sessions", json={"chair_id": chair_id, "protocol": "spravato", "patient_label": "AB"}
+            "/api/sessions",
+            json={"chair_id": chair_id, "protocol": "spravato", "patient_label": "AB"},
         )
     ).json()
     base = datetime.now(UTC) - timedelta(minutes=10)
@@ -179,7 +187,10 @@ async def test_readings_time_range_filters_and_needs_a_zone(clinic: Clinic, nurs
             at = (base + timedelta(minutes=n)).isoformat()
             await device.reading(seq=n, ts=at, hr=60 + n)
     url = f"/api/sessions/{session['id']}/readings"
-    window = {"start": (base + timedelta(minutes=3)).isoformat(), "end": (base + timedelta(minutes=6)).isoformat()}
+    window = {
+        "start": (base + timedelta(minutes=3)).isoformat(),
+        "end": (base + timedelta(minutes=6)).isoformat(),
+    }
     rows = (await nurse.get(url, params=window)).json()
     assert [r["hr"] for r in rows] == [63, 64, 65]
     naive = await nurse.get(url, params={"start": "2026-11-24T10:00:00"})

@@ -47,8 +47,12 @@ def migrated(tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def test_user_add_reads_the_password_from_stdin_and_stores_only_a_hash(migrated: Path) -> None:
-    result = chairside(migrated, "user", "add", "dr.lee", "--role", "clinician", stdin="s3cret-pass\n")
+async def test_user_add_reads_the_password_from_stdin_and_stores_only_a_hash(
+    migrated: Path,
+) -> None:
+    result = chairside(
+        migrated, "user", "add", "dr.lee", "--role", "clinician", stdin="s3cret-pass\n"
+    )
     assert result.returncode == 0, result.stderr
     assert "dr.lee" in result.stderr
     stored = await scalar(migrated, "SELECT password_hash FROM user_account WHERE name = 'dr.lee'")
@@ -58,7 +62,12 @@ async def test_user_add_reads_the_password_from_stdin_and_stores_only_a_hash(mig
 def test_user_add_refuses_a_short_password_and_a_duplicate_name(migrated: Path) -> None:
     short = chairside(migrated, "user", "add", "amy", "--role", "nurse", stdin="short\n")
     assert short.returncode == 2 and "at least 8" in short.stderr
-    assert chairside(migrated, "user", "add", "amy", "--role", "nurse", stdin="long-enough\n").returncode == 0
+    assert (
+        chairside(
+            migrated, "user", "add", "amy", "--role", "nurse", stdin="long-enough\n"
+        ).returncode
+        == 0
+    )
     again = chairside(migrated, "user", "add", "amy", "--role", "nurse", stdin="long-enough\n")
     assert again.returncode == 2 and "already exists" in again.stderr
 

@@ -13,7 +13,9 @@ import websockets
 from tests.support import Clinic, Device, device_connect
 
 
-def dashboard_connect(clinic: Clinic, client: Any, since: int | None = None, origin: str | None = None):
+def dashboard_connect(
+    clinic: Clinic, client: Any, since: int | None = None, origin: str | None = None
+):
     cookie = f"chairside_login={client.cookies.get('chairside_login')}"
     url = f"{clinic.server.ws_url}/ws/dashboard" + (f"?since={since}" if since is not None else "")
     return websockets.connect(url, additional_headers={"Cookie": cookie}, origin=origin)
@@ -82,7 +84,8 @@ async def test_session_changes_reach_the_screen(clinic: Clinic, nurse) -> None:
     async with dashboard_connect(clinic, nurse) as screen:
         await next_of(screen, "snapshot")
         await nurse.post(
-            "/api/sessions", json={"chair_id": chair_id, "protocol": "iv-ketamine", "patient_label": "Q7"}
+            "/api/sessions",
+            json={"chair_id": chair_id, "protocol": "iv-ketamine", "patient_label": "Q7"},
         )
         message = await next_of(screen, "session")
     assert message["session"]["patient_label"] == "Q7"

@@ -16,18 +16,23 @@ def ts(offset_s: float = 0) -> str:
 
 
 async def stored_seqs(clinic: Clinic, device_id: int) -> list[int]:
-    rows = await clinic.query("SELECT seq FROM reading WHERE device_id = :d ORDER BY seq", d=device_id)
+    rows = await clinic.query(
+        "SELECT seq FROM reading WHERE device_id = :d ORDER BY seq", d=device_id
+    )
     return [r.seq for r in rows]
 
 
 async def test_acknowledged_reading_is_in_the_database(clinic: Clinic) -> None:
     token, device_id, chair_id = await clinic.add_device()
     async with device_connect(clinic.server, token) as conn:
-        reply = await Device(conn).reading(seq=17, ts=ts(), sbp=132, dbp=84, map=100, hr=78, spo2=97)
+        reply = await Device(conn).reading(
+            seq=17, ts=ts(), sbp=132, dbp=84, map=100, hr=78, spo2=97
+        )
         assert reply == {"type": "ack", "seq": 17}
         # The ack promised durability: the row is there before we do anything else.
         rows = await clinic.query(
-            "SELECT chair_id, sbp, dbp, map, hr, spo2 FROM reading WHERE device_id = :d", d=device_id
+            "SELECT chair_id, sbp, dbp, map, hr, spo2 FROM reading WHERE device_id = :d",
+            d=device_id,
         )
     assert [tuple(r) for r in rows] == [(chair_id, 132, 84, 100, 78, 97)]
 
@@ -66,7 +71,10 @@ BAD_FRAMES = [
     ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 320, "dbp": 80}, "out_of_range"),
     ({"type": "reading", "seq": 1, "ts": "TS", "spo2": 101}, "out_of_range"),
     ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 80, "dbp": 90}, "dbp_not_below_sbp"),
-    ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 130, "dbp": 80, "map": 140}, "map_outside_bp"),
+    (
+        {"type": "reading", "seq": 1, "ts": "TS", "sbp": 130, "dbp": 80, "map": 140},
+        "map_outside_bp",
+    ),
     ({"type": "reading", "seq": 1, "ts": "FUTURE", "hr": 70}, "ts_in_future"),
     ({"type": "batch", "readings": "many"}, "invalid_batch"),
     ("x" * (300 * 1024), "frame_too_large"),
@@ -113,9 +121,7 @@ async def test_bad_token_cannot_connect(clinic: Clinic, token: str | None) -> No
     assert await clinic.query("SELECT id FROM reading") == []
 
 
-async def test_revoked_device_is_disconnected_and_cannot_reconnect(
-    clinic: Clinic, admin
-) -> None:
+async def test_revoked_device_is_disconnected_and_cannot_reconnect(clinic: Clinic, admin) -> None:
     token, device_id, _ = await clinic.add_device()
     async with device_connect(clinic.server, token) as conn:
         device = Device(conn)
@@ -150,12 +156,14 @@ async def test_reading_without_open_session_is_kept_against_the_chair(clinic: Cl
     token, device_id, chair_id = await clinic.add_device()
     async with device_connect(clinic.server, token) as conn:
         await Device(conn).reading(seq=1, ts=ts(), hr=70)
-    rows = await clinic.query("SELECT chair_id, session_id FROM reading WHERE device_id = :d", d=device_id)
+    rows = await clinic.query(
+        "SELECT chair_id, session_id FROM reading WHERE device_id = :d", d=device_id
+    )
     assert [tuple(r) for r in rows] == [(chair_id, None)]
 
 
 async def test_reading_belongs_to_the_chairs_open_session(clinic: Clinic, nurse) -> None:
-    token, device_id, chair_id = await clinic.add_device()
+    token, _, chair_id = await clinic.add_device()
     created = await nurse.post(
         "/api/sessions", json={"chair_id": chair_id, "protocol": "spravato", "patient_label": "AB"}
     )

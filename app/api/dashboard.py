@@ -21,7 +21,7 @@ from app.api.deps import LOGIN_COOKIE
 from app.hub import RESYNC
 from app.models import Reading, User
 from app.models.base import utcnow
-from app.services import chairs, users
+from app.services import alerts, chairs, users
 from app.services.readings import iso, reading_message
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,24 @@ async def _send_snapshot(websocket: WebSocket, user: User, since: str | None) ->
     async with websocket.app.state.sessionmaker() as db:
         statuses = await chairs.chair_statuses(db)
         newest = await db.scalar(select(func.max(Reading.id))) or 0
+        open_alerts = await alerts.list_alerts(db, active=True)
+        names = await alerts.user_names(
+            db, {a.acknowledged_by for a in open_alerts if a.acknowledged_by}
+        )
         snapshot: dict[str, Any] = {
             "type": "snapshot",
             "server_time": iso(utcnow()),
             "user": {"name": user.name, "role": user.role},
             "chairs": [s.model_dump(mode="json") for s in statuses],
             "last_reading_id": newest,
+            "rule_sets": {
+                protocol: {"name": rules.name, "version": rules.version}
+                for protocol in ("spravato", "iv-ketamine")
+                for rules in [websocket.app.state.rules_for(protocol, {})]
+            },
+            "alerts": [
+                alerts.alert_payload(a, names.get(a.acknowledged_by or -1)) for a in open_alerts
+            ],
         }
         await _send(websocket, snapshot)
         if since is not None and since.isdigit():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId
@@ -53,3 +54,18 @@ class AlertEvent(Base):
     message: Mapped[str] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class EngineSnapshot(Base):
+    """The alert engine's state for an open session, so a restart resumes it exactly.
+
+    Written in the same transaction as the alert events it led to; ``last_reading_id`` says
+    which readings it has seen (later ones are replayed on restore).
+    """
+
+    __tablename__ = "engine_snapshot"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_session.id"), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_reading_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]

@@ -161,3 +161,37 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     version: str
+
+
+class AlertAck(Strict):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class AlertRead(BaseModel):
+    id: int
+    alert_no: int
+    session_id: int
+    chair_id: int
+    rule: str
+    vital: str | None
+    kind: str
+    priority: str
+    state: Literal["active", "acknowledged", "resolved"]
+    value: float | None
+    message: str
+    raised_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    ack_note: str | None
+    resolved_at: datetime | None
+    event: str | None = None
+
+
+class AlertEventRead(Read):
+    at: datetime
+    event: str
+    priority: str
+    value: float | None
+    message: str
+    reason: str | None

@@ -25,3 +25,8 @@ class Conflict(ServiceError):
 class InvalidInput(ServiceError):
     status_code = 422
     code = "invalid_input"
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+    code = "unavailable"

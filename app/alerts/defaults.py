@@ -1,0 +1,218 @@
+"""The default rule set of each protocol, as in CLINICAL.md "Default rules"; clinics may change it."""
+
+from __future__ import annotations
+
+from app.alerts.errors import RuleError
+from app.alerts.rules import PROTOCOLS, Condition, Kind, Priority, Rule, RuleSet, Vital
+
+DEFAULTS_VERSION = "1"
+
+
+def _vital_rule(
+    rule_id: str,
+    vital: Vital,
+    condition: Condition,
+    threshold: float,
+    clear: float,
+    priority: Priority,
+    reason: str,
+    *,
+    persist_s: float = 0.0,
+    bounds: tuple[float, float],
+    supersedes: tuple[str, ...] = (),
+) -> Rule:
+    return Rule(
+        id=rule_id,
+        vital=vital,
+        kind="physiological",
+        condition=condition,
+        threshold=threshold,
+        clear_threshold=clear,
+        priority=priority,
+        reason=reason,
+        persist_s=persist_s,
+        # 1 Hz vitals clear after the same hold as they raise; one NIBP reading clears.
+        clear_hold_s=persist_s,
+        latching=priority == "high",
+        escalate_after_s=120.0 if priority == "medium" else None,
+        realarm_after_s=180.0 if priority == "high" else 600.0,
+        supersedes=supersedes,
+        min_threshold=bounds[0],
+        max_threshold=bounds[1],
+    )
+
+
+def _event_rule(
+    rule_id: str,
+    vital: Vital | None,
+    kind: Kind,
+    condition: Condition,
+    threshold: float | None,
+    priority: Priority,
+    reason: str,
+    *,
+    supersedes: tuple[str, ...] = (),
+    window_s: float | None = None,
+    clear_hold_s: float = 0.0,
+    dbp_threshold: float | None = None,
+    settle_margin: float | None = None,
+) -> Rule:
+    latching = condition in ("predose_bp_elevated", "discharge_review")
+    medium = priority == "medium"
+    return Rule(
+        id=rule_id,
+        vital=vital,
+        kind=kind,
+        condition=condition,
+        threshold=threshold,
+        priority=priority,
+        reason=reason,
+        latching=latching,
+        escalate_after_s=120.0 if medium else None,
+        realarm_after_s=600.0 if medium else None,
+        supersedes=supersedes,
+        window_s=window_s,
+        clear_hold_s=clear_hold_s,
+        dbp_threshold=dbp_threshold,
+        settle_margin=settle_margin,
+    )
+
+
+def _physiological(hr_high: float, hr_high_clear: float) -> list[Rule]:
+    return [
+        _vital_rule(
+            "sbp_critical", "sbp", "above", 180, 170, "high",
+            "SBP ≥ 180: severe BP in esketamine studies and a common IV-ketamine stop limit",
+            bounds=(160, 220), supersedes=("sbp_high", "sbp_rise"),
+        ),
+        _vital_rule(
+            "dbp_critical", "dbp", "above", 110, 100, "high",
+            "DBP ≥ 110: severe BP in esketamine studies; clinics stop at 100-110",
+            bounds=(90, 130), supersedes=("dbp_high", "dbp_rise"),
+        ),
+        _vital_rule(
+            "sbp_high", "sbp", "above", 160, 155, "medium",
+            "SBP ≥ 160: early warning before the 180 stop limit (clinic setting)",
+            bounds=(140, 200), supersedes=("sbp_rise",),
+        ),
+        _vital_rule(
+            "dbp_high", "dbp", "above", 100, 95, "medium",
+            "DBP ≥ 100: early warning before the 110 stop limit (clinic setting)",
+            bounds=(85, 120), supersedes=("dbp_rise",),
+        ),
+        _vital_rule(
+            "sbp_rise", "sbp", "rise_above_baseline", 40, 30, "medium",
+            "SBP ≥ 40 above the pre-dose baseline: the label's marked rise (8-19% of patients)",
+            bounds=(20, 60),
+        ),
+        _vital_rule(
+            "dbp_rise", "dbp", "rise_above_baseline", 25, 20, "medium",
+            "DBP ≥ 25 above the pre-dose baseline: the label's marked rise",
+            bounds=(10, 40),
+        ),
+        _vital_rule(
+            "sbp_low", "sbp", "below", 90, 95, "medium",
+            "SBP ≤ 90: hypotension (vasovagal response, sedation)",
+            bounds=(70, 110),
+        ),
+        _vital_rule(
+            "hr_critical_high", "hr", "above", 140, 130, "high",
+            "HR ≥ 140 for 10 s: above common IV-ketamine stop limits (110-130/min)",
+            persist_s=10, bounds=(120, 180), supersedes=("hr_high",),
+        ),
+        _vital_rule(
+            "hr_high", "hr", "above", hr_high, hr_high_clear, "medium",
+            f"HR ≥ {hr_high:g} for 15 s: clinic limit (110-130/min); the delay filters artefacts",
+            persist_s=15, bounds=(90, 150),
+        ),
+        _vital_rule(
+            "hr_low", "hr", "below", 50, 55, "medium",
+            "HR ≤ 50 for 15 s: bradycardia (vasovagal response)",
+            persist_s=15, bounds=(35, 65),
+        ),
+        _vital_rule(
+            "hr_critical_low", "hr", "below", 40, 45, "high",
+            "HR ≤ 40 for 10 s: severe bradycardia",
+            persist_s=10, bounds=(30, 50), supersedes=("hr_low",),
+        ),
+        _vital_rule(
+            "spo2_low", "spo2", "below", 92, 94, "medium",
+            "SpO2 ≤ 92 % for 15 s: possible respiratory depression (clinic setting, unsourced)",
+            persist_s=15, bounds=(85, 96),
+        ),
+        _vital_rule(
+            "spo2_critical", "spo2", "below", 88, 90, "high",
+            "SpO2 ≤ 88 % for 10 s: desaturation (clinic setting, unsourced)",
+            persist_s=10, bounds=(80, 92), supersedes=("spo2_low",),
+        ),
+    ]  # fmt: skip
+
+
+def _technical() -> list[Rule]:
+    return [
+        _event_rule(
+            "monitor_disconnected", None, "technical", "monitor_disconnected", 10, "medium",
+            "Monitor connection lost: a screen that lost its data must never look live",
+            supersedes=("no_data",),
+        ),
+        _event_rule(
+            "no_data", None, "technical", "no_data", 30, "medium",
+            "No reading for 30 s: a communication failure must be visible (IEC 60601-1-8)",
+        ),
+        _event_rule(
+            "bp_overdue", "sbp", "technical", "bp_overdue", 1.5, "low",
+            "No NIBP reading for 1.5 × the expected cuff cycle (proposal)",
+        ),
+        _event_rule(
+            "rejected_readings", None, "technical", "rejected_readings", 3, "low",
+            "Repeated implausible readings: check cuff and probe placement",
+            window_s=60.0, clear_hold_s=60.0,
+        ),
+    ]  # fmt: skip
+
+
+def _advisories(protocol: str) -> list[Rule]:
+    rules = [
+        _event_rule(
+            "predose_bp_missing", None, "advisory", "predose_bp_missing", None, "low",
+            "BP is assessed before dosing (Spravato label); rise alerts need a pre-dose baseline",
+        ),
+        _event_rule(
+            "predose_bp_elevated", "sbp", "advisory", "predose_bp_elevated", 140, "low",
+            "Pre-dose BP above 140/90: weigh the risk of a short-term rise before dosing (label)",
+            dbp_threshold=90.0,
+        ),
+    ]  # fmt: skip
+    if protocol == "spravato":
+        check = _event_rule(
+            "postdose_check_due", "sbp", "advisory", "postdose_check_due", 2700, "low",
+            "BP is reassessed about 40 min after the dose (Spravato label, REMS form)",
+            window_s=600.0,
+        )  # fmt: skip
+        review = _event_rule(
+            "discharge_review", None, "advisory", "discharge_review", 7200, "low",
+            "Spravato REMS: observe at least 2 h and until sedation, dissociation and "
+            "respiratory depression have resolved; 2 h is a floor, never an automatic discharge",
+            settle_margin=20.0,
+        )  # fmt: skip
+        return [*rules, check, review]
+    review = _event_rule(
+        "discharge_review", None, "advisory", "discharge_review", 6000, "low",
+        "IV ketamine: 40 min infusion + 60 min observation, until BP and HR are back to "
+        "baseline; a clinician decides discharge",
+        settle_margin=20.0,
+    )  # fmt: skip
+    return [*rules, review]
+
+
+def default_rules(protocol: str) -> RuleSet:
+    """The default rule set for ``spravato`` or ``iv-ketamine``."""
+    if protocol not in PROTOCOLS:
+        raise RuleError(f"protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    # Clinics commonly lower the HR limit for IV ketamine (110-120/min).
+    hr_high = (120.0, 115.0) if protocol == "spravato" else (110.0, 105.0)
+    return RuleSet(
+        name=f"chairside-default-{protocol}",
+        version=DEFAULTS_VERSION,
+        rules=(*_physiological(*hr_high), *_technical(), *_advisories(protocol)),
+    )

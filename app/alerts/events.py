@@ -1,0 +1,52 @@
+"""AlertEvent: one transition of one alert, in the shape the replay output and dashboard carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+EventName = Literal["raised", "escalated", "superseded", "cleared", "acknowledged", "re-alarmed"]
+
+
+def json_number(value: float | None) -> float | int | None:
+    """A value for JSON: whole numbers without ".0" (172, not 172.0)."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """What happened to alert ``alert_no`` at time ``t``, and why (``reason``)."""
+
+    t: float
+    event: EventName
+    rule: str
+    vital: str | None
+    value: float | None
+    priority: str
+    kind: str
+    message: str
+    alert_no: int
+    reason: str
+    user: str | None = None
+    note: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The public contract's fields in order, then alert_no, reason (and user/note)."""
+        out: dict[str, Any] = {
+            "t_s": float(self.t),
+            "event": self.event,
+            "rule": self.rule,
+            "vital": self.vital,
+            "value": json_number(self.value),
+            "priority": self.priority,
+            "kind": self.kind,
+            "message": self.message,
+            "alert_no": self.alert_no,
+            "reason": self.reason,
+        }
+        if self.event == "acknowledged":
+            out["user"] = self.user
+            out["note"] = self.note
+        return out

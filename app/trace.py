@@ -1,0 +1,198 @@
+"""Trace files (CSV ``t_s,sbp,dbp,map,hr,spo2``): read them, and run them through the alert
+engine offline with trace time as the engine's clock, ticking as the live service does."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from app.alerts import (
+    DoseMarked,
+    Input,
+    Reading,
+    ReadingRejected,
+    RuleSet,
+    SessionSetup,
+    Tick,
+    default_rules,
+    new_state,
+    step,
+)
+from app.wire import validate_vitals
+
+COLUMNS = ("t_s", "sbp", "dbp", "map", "hr", "spo2")
+VITALS = COLUMNS[1:]
+
+OnReject = Callable[[float, str, str], None]
+
+
+class TraceError(ValueError):
+    """The file is not a trace (bad header, a bad or backward time); names file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRow:
+    """One row with at least one vital that the ingest would accept."""
+
+    t_s: float
+    sbp: float | None = None
+    dbp: float | None = None
+    map: float | None = None
+    hr: float | None = None
+    spo2: float | None = None
+
+    def reading(self) -> Reading:
+        return Reading(self.t_s, self.sbp, self.dbp, self.map, self.hr, self.spo2)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A row the ingest would reject, with its error code and detail."""
+
+    t_s: float
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    """A row with no vital at all: trace time passes, nothing was measured."""
+
+    t_s: float
+
+
+def scan_trace(path: str | os.PathLike[str]) -> Iterator[TraceRow | RejectedRow | GapRow]:
+    """Every row of the trace in order, each classified; TraceError if it is not a trace."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, None)
+        if header is None or tuple(cell.strip() for cell in header) != COLUMNS:
+            raise TraceError(f"{path}:1: the header must be {','.join(COLUMNS)}, got {header}")
+        previous: float | None = None
+        for line, cells in enumerate(rows, start=2):
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(COLUMNS):
+                raise TraceError(f"{path}:{line}: expected {len(COLUMNS)} cells, got {len(cells)}")
+            t = _time(path, line, cells[0])
+            if previous is not None and t < previous:
+                raise TraceError(f"{path}:{line}: t_s {cells[0]} goes back in time")
+            previous = t
+            yield _classify(t, cells[1:])
+
+
+def _time(path: str | os.PathLike[str], line: int, cell: str) -> float:
+    try:
+        t = float(cell)
+    except ValueError:
+        raise TraceError(f"{path}:{line}: t_s {cell!r} is not a number") from None
+    if not math.isfinite(t):
+        raise TraceError(f"{path}:{line}: t_s {cell!r} is not a finite number")
+    return t
+
+
+def _classify(t: float, cells: list[str]) -> TraceRow | RejectedRow | GapRow:
+    values: dict[str, float | None] = {}
+    for name, raw in zip(VITALS, cells, strict=True):
+        cell = raw.strip()
+        if not cell:
+            values[name] = None
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            return RejectedRow(t, "invalid_value", f"{name} must be a number, got {cell!r}")
+        if not math.isfinite(value):
+            return RejectedRow(t, "invalid_value", f"{name} must be a number, got {cell!r}")
+        values[name] = value
+    if all(value is None for value in values.values()):
+        return GapRow(t)
+    problem = validate_vitals(values)
+    if problem is not None:
+        return RejectedRow(t, problem[0], problem[1])
+    return TraceRow(t, **values)
+
+
+def read_trace(
+    path: str | os.PathLike[str], on_reject: OnReject | None = None
+) -> Iterator[TraceRow]:
+    """The rows the ingest would accept; rejected rows go to ``on_reject(t_s, code, detail)``
+    and are skipped, as are rows with no vital (gaps)."""
+    for row in scan_trace(path):
+        if isinstance(row, TraceRow):
+            yield row
+        elif isinstance(row, RejectedRow) and on_reject is not None:
+            on_reject(row.t_s, row.code, row.detail)
+
+
+def trace_inputs(
+    rows: Iterator[TraceRow | RejectedRow | GapRow], dose_at: float | None
+) -> Iterator[Input]:
+    """Engine inputs for trace rows: a Tick at every whole second between rows (as the live
+    ticker sends one a second), the dose at ``dose_at`` (after rows at that very time: a
+    reading taken at the dose is pre-dose), a ReadingRejected for each rejected row."""
+    previous: float | None = None
+    dose_pending = dose_at is not None
+    for row in rows:
+        if previous is not None:
+            second = math.floor(previous) + 1
+            while second < row.t_s:
+                if dose_pending and dose_at is not None and second > dose_at:
+                    yield DoseMarked(dose_at)
+                    dose_pending = False
+                yield Tick(float(second))
+                second += 1
+        if dose_pending and dose_at is not None and row.t_s > dose_at:
+            yield DoseMarked(dose_at)
+            dose_pending = False
+        if isinstance(row, TraceRow):
+            yield row.reading()
+        elif isinstance(row, RejectedRow):
+            yield ReadingRejected(row.t_s, row.code)
+        else:
+            yield Tick(row.t_s)
+        previous = row.t_s
+
+
+def run_offline(
+    path: str | os.PathLike[str],
+    protocol: str = "spravato",
+    dose_at: float | None = None,
+    rules: RuleSet | None = None,
+    on_reject: OnReject | None = None,
+    *,
+    nibp_cycle_s: float = 300.0,
+) -> Iterator[dict[str, Any]]:
+    """Replay a trace through the alert engine on trace time; yield each alert event as its
+    JSON object. The session starts at the first row and ends at the last (open alerts stay
+    open: no SessionEnded is sent). Deterministic: the same file gives the same output."""
+    rows = scan_trace(path)
+    first = next(rows, None)
+    if first is None:
+        return
+    setup = SessionSetup(
+        protocol=protocol,
+        started_at=first.t_s,
+        dose_at=None,
+        rules=rules if rules is not None else default_rules(protocol),
+        nibp_cycle_s=nibp_cycle_s,
+    )
+    state = new_state(setup)
+
+    def reported(
+        items: Iterator[TraceRow | RejectedRow | GapRow],
+    ) -> Iterator[TraceRow | RejectedRow | GapRow]:
+        for item in items:
+            if isinstance(item, RejectedRow) and on_reject is not None:
+                on_reject(item.t_s, item.code, item.detail)
+            yield item
+
+    for item in trace_inputs(reported(itertools.chain([first], rows)), dose_at):
+        state, events = step(state, item)
+        for event in events:
+            yield event.to_json_dict()
