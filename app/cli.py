@@ -15,6 +15,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrations
+from app.alerts import RuleError
 from app.db import create_engine, create_sessionmaker
 from app.services import audit, devices, users
 from app.services.errors import ServiceError
@@ -125,6 +126,36 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+
+    from app import alerts
+    from app.trace import run_offline
+
+    if not args.offline:
+        _say("error: live replay to a server is not available yet; use --offline")
+        return 2
+    path = Path(args.trace)
+    if not path.is_file():
+        _say(f"error: no trace file at {path}")
+        return 2
+    rules = alerts.load_rules(args.rules, args.protocol) if args.rules else None
+
+    def rejected(t_s: float, code: str, detail: str) -> None:
+        _say(f"skipped row at t_s={t_s:g}: {code}: {detail}")
+
+    for event in run_offline(path, args.protocol, args.dose_at, rules, rejected):
+        if args.json:
+            sys.stdout.write(orjson.dumps(event).decode() + "\n")
+        else:
+            sys.stdout.write(
+                f"{event['t_s']:>9.0f} s  {event['event']:<12} {event['priority']:<6} "
+                f"{event['rule']:<20} {event['message']}\n"
+            )
+    sys.stdout.flush()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo import run_demo
 
@@ -170,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_device.add_argument("--chair", required=True, help="chair name (created if new)")
     add_device.add_argument("--label")
     add_device.set_defaults(handler=cmd_device_add)
+    replay = sub.add_parser("replay", help="replay a trace (offline: through the alert engine)")
+    replay.add_argument("trace", help="CSV trace: t_s,sbp,dbp,map,hr,spo2")
+    replay.add_argument("--offline", action="store_true", help="no server: run the engine here")
+    replay.add_argument("--json", action="store_true", help="one JSON alert event per line")
+    replay.add_argument("--protocol", choices=["spravato", "iv-ketamine"], default="spravato")
+    replay.add_argument("--dose-at", type=float, help="dose time in trace seconds")
+    replay.add_argument("--rules", help="a rule-set JSON file instead of the protocol defaults")
+    replay.set_defaults(handler=cmd_replay)
     return parser
 
 
@@ -179,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
+    except RuleError as exc:
+        _say(f"error: rules: {exc}")
+        return 2
     except ServiceError as exc:
         _say(f"error: {exc.detail}")
         return 2
@@ -187,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

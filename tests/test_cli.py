@@ -80,3 +80,54 @@ async def test_device_add_prints_the_token_once_and_stores_its_hash(migrated: Pa
     assert "Chair 4" in result.stderr and "created" in result.stderr
     stored = await scalar(migrated, "SELECT token_hash FROM device")
     assert stored != token and token not in str(stored)
+
+
+SHARED_TRACES = (
+    Path(
+        os.environ.get(
+            "CHAIRSIDE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+        )
+    )
+    / "traces"
+)
+
+
+def test_offline_replay_prints_the_contract_fields_and_is_deterministic(tmp_path: Path) -> None:
+    trace = tmp_path / "rise.csv"
+    rows = ["t_s,sbp,dbp,map,hr,spo2"]
+    rows += [f"{t},,,,72,98" for t in range(0, 3600, 5)]
+    rows += ["600,124,78,93,,", "1800,126,80,95,,", "3000,186,104,131,,", "3300,150,90,110,,"]
+    body = sorted(rows[1:], key=lambda r: float(r.split(",")[0]))
+    trace.write_text("\n".join([rows[0], *body]) + "\n")
+    first = chairside(tmp_path, "replay", str(trace), "--offline", "--json", "--dose-at", "1900")
+    second = chairside(tmp_path, "replay", str(trace), "--offline", "--json", "--dose-at", "1900")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    import json
+
+    events = [json.loads(line) for line in first.stdout.splitlines()]
+    raised = [e for e in events if e["event"] == "raised" and e["rule"] == "sbp_critical"]
+    assert len(raised) == 1
+    assert list(raised[0])[:8] == [
+        "t_s",
+        "event",
+        "rule",
+        "vital",
+        "value",
+        "priority",
+        "kind",
+        "message",
+    ]
+    assert (raised[0]["t_s"], raised[0]["value"], raised[0]["priority"]) == (3000.0, 186, "high")
+
+
+def test_offline_replay_reports_rows_the_ingest_would_reject(tmp_path: Path) -> None:
+    result = chairside(
+        tmp_path,
+        "replay",
+        str(SHARED_TRACES / "mimic2_s25047_numerics_1min.csv"),
+        "--offline",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipped row at t_s=" in result.stderr and "out_of_range" in result.stderr
