@@ -176,12 +176,17 @@ class AlertRunner:
 
         if isinstance(item, engine.Tick):
             for live in self._live.values():
-                feed(live, item)
+                if not live.state.ended:  # ended this batch; dropped once stored
+                    feed(live, item)
         elif isinstance(item, AckRequest):
             await self._apply_ack(item, feed)
         elif item.get("type") == "reading":
             target = self._live.get(item.get("session_id") or -1)
-            if target is not None and item["id"] > target.last_reading_id:
+            if (
+                target is not None
+                and not target.state.ended
+                and item["id"] > target.last_reading_id
+            ):
                 target.last_reading_id = item["id"]
                 feed(target, _engine_reading(item))
         elif item.get("type") == "session":
@@ -210,7 +215,7 @@ class AlertRunner:
         session_id = session["id"]
         live = self._live.get(session_id)
         if session.get("ended_at"):
-            if live is not None:
+            if live is not None and not live.state.ended:
                 feed(live, engine.SessionEnded(self._clock()))
             return
         if live is None:
@@ -235,7 +240,9 @@ class AlertRunner:
             live.dirty = True
 
     def _for_chair(self, chair_id: int) -> LiveSession | None:
-        return next((s for s in self._live.values() if s.chair_id == chair_id), None)
+        return next(
+            (s for s in self._live.values() if s.chair_id == chair_id and not s.state.ended), None
+        )
 
     async def _newest_reading_id(self) -> int:
         async with self._db() as db:

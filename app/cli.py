@@ -20,6 +20,7 @@ from app.db import create_engine, create_sessionmaker
 from app.services import audit, devices, users
 from app.services.errors import ServiceError
 from app.settings import Settings, default_data_dir
+from simulators.cli import add_simulate_parser
 
 T = TypeVar("T")
 WS_MAX_SIZE = 1024 * 1024
@@ -201,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_device.add_argument("--chair", required=True, help="chair name (created if new)")
     add_device.add_argument("--label")
     add_device.set_defaults(handler=cmd_device_add)
+    add_simulate_parser(sub)
+
     replay = sub.add_parser("replay", help="replay a trace (offline: through the alert engine)")
     replay.add_argument("trace", help="CSV trace: t_s,sbp,dbp,map,hr,spo2")
     replay.add_argument("--offline", action="store_true", help="no server: run the engine here")

@@ -16,6 +16,7 @@ from app.models import Device, User
 from app.models.base import utcnow
 from app.services import audit, devices, users
 from app.settings import Settings, default_data_dir
+from simulators.demo import ClinicThread
 
 DEMO_PASSWORD = "chairside-demo"
 DEMO_USERS = (("admin", "admin"), ("clinician", "clinician"), ("nurse", "nurse"))
@@ -79,7 +80,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _say("")
     _say(f"  Chairside demo: {url}")
     _say(f"  log in as admin, clinician or nurse; password: {DEMO_PASSWORD}")
-    _say(f"  a monitor token for {monitors[0].chair}: {monitors[0].token}" if monitors else "")
+    _say(f"  {len(monitors)} simulated chairs at {args.speed:g}x real time (seed {args.seed})")
     _say("  Ctrl-C stops the demo.")
     _say("")
     config = uvicorn.Config(
@@ -89,5 +90,17 @@ def run_demo(args: argparse.Namespace) -> int:
         ws_max_size=WS_MAX_SIZE,
         log_level="warning",
     )
-    uvicorn.Server(config).run()
+    feed = ClinicThread(
+        f"http://127.0.0.1:{args.port}",
+        "admin",
+        DEMO_PASSWORD,
+        len(monitors),
+        args.speed,
+        args.seed,
+        monitors=[(m.chair, m.token) for m in monitors],
+    ).start()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        feed.stop()
     return 0

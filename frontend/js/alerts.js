@@ -1,0 +1,141 @@
+// The alert list: active before acknowledged, most severe and newest first; clinicians and
+// admins acknowledge with an optional note (nurses see who may, not a button).
+
+import { acknowledgeAlert } from "./api.js";
+import { PRIORITY_LABEL, el, formatClock, formatDuration } from "./format.js";
+
+const KIND_LABEL = { physiological: "Physiological", technical: "Technical", advisory: "Advisory" };
+
+export class AlertList {
+  constructor(store, { list, empty, count, canAcknowledge }) {
+    this.store = store;
+    this.list = list;
+    this.empty = empty;
+    this.count = count;
+    this.canAcknowledge = canAcknowledge;
+    this.items = new Map(); // alert id -> {element, parts}
+  }
+
+  render() {
+    const now = this.store.now();
+    const alerts = this.store.sortedAlerts();
+    const keep = new Set(alerts.map((a) => a.id));
+    for (const [id, item] of this.items) {
+      if (!keep.has(id)) {
+        item.element.remove();
+        this.items.delete(id);
+      }
+    }
+    for (const alert of alerts) {
+      let item = this.items.get(alert.id);
+      if (!item) {
+        item = this.#build(alert);
+        this.items.set(alert.id, item);
+      }
+      this.#update(item, alert, now);
+      this.list.append(item.element); // moves it into sorted order
+    }
+    const active = alerts.filter((a) => a.state === "active").length;
+    this.empty.hidden = alerts.length > 0;
+    this.count.textContent = alerts.length ? `${active} active · ${alerts.length - active} acknowledged` : "";
+  }
+
+  #build(alert) {
+    const parts = {
+      badge: el("span", { class: "badge" }),
+      where: el("span", { class: "alert-where" }),
+      time: el("span", { class: "alert-time" }),
+      message: el("div", { class: "alert-message" }),
+      meta: el("div", { class: "alert-meta" }),
+      ackState: el("div", { class: "alert-ack-state" }),
+      error: el("div", { class: "form-error", role: "alert", hidden: true }),
+    };
+    const element = el(
+      "li",
+      { class: "alert-item", dataset: { alertId: alert.id } },
+      el("div", { class: "alert-line" }, parts.badge, parts.where, parts.time),
+      parts.message,
+      parts.meta,
+      parts.ackState,
+    );
+    if (this.canAcknowledge()) {
+      const note = el("input", { class: "ack-note", name: "note", maxlength: "500", placeholder: "Note (optional)", "aria-label": "Acknowledgement note" });
+      const form = el(
+        "form",
+        { class: "ack-form", hidden: true },
+        note,
+        el("button", { type: "submit", class: "primary", text: "Confirm" }),
+        el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => { form.hidden = true; parts.ackButton.hidden = false; } }),
+      );
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.#acknowledge(alert.id, note.value.trim(), form, parts);
+      });
+      parts.ackButton = el("button", {
+        type: "button",
+        class: "ack-button",
+        text: "Acknowledge",
+        onclick: () => {
+          parts.ackButton.hidden = true;
+          form.hidden = false;
+          note.focus();
+        },
+      });
+      parts.form = form;
+      element.append(el("div", { class: "alert-actions" }, parts.ackButton, form), parts.error);
+    }
+    return { element, parts };
+  }
+
+  async #acknowledge(alertId, note, form, parts) {
+    parts.error.hidden = true;
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      const answer = await acknowledgeAlert(alertId, note);
+      const updated = answer && (answer.alert || (answer.id !== undefined ? answer : null));
+      if (updated) this.store.applyAlert(updated);
+      form.hidden = true;
+    } catch (err) {
+      parts.error.textContent = `Not acknowledged: ${err.message}`;
+      parts.error.hidden = false;
+      parts.ackButton.hidden = false;
+      form.hidden = true;
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  #update(item, alert, now) {
+    const { element, parts } = item;
+    const chair = this.store.chairs.get(alert.chair_id);
+    const session = chair && chair.session && chair.session.id === alert.session_id ? chair.session : null;
+    element.className = `alert-item prio-${alert.priority} state-${alert.state}`;
+    element.dataset.state = alert.state;
+    parts.badge.textContent = PRIORITY_LABEL[alert.priority] || alert.priority;
+    parts.where.textContent = [chair ? chair.name : `Chair ${alert.chair_id}`, session && session.patient_label].filter(Boolean).join(" · ");
+    const raised = Date.parse(alert.raised_at);
+    parts.time.textContent = `${formatDuration(now - raised)} ago`;
+    parts.time.title = `Raised ${formatClock(raised)}`;
+    parts.message.textContent = alert.message;
+    const bits = [KIND_LABEL[alert.kind] || alert.kind];
+    if (alert.event === "escalated") bits.push("escalated — still unacknowledged");
+    if (alert.event === "re-alarmed") bits.push("re-alarmed — condition persists");
+    if (alert.latched) bits.push("latched: condition has ended, acknowledge to clear");
+    parts.meta.textContent = bits.join(" · ");
+    if (alert.state === "acknowledged") {
+      const who = alert.acknowledged_by || "someone";
+      const at = alert.acknowledged_at ? ` at ${formatClock(Date.parse(alert.acknowledged_at))}` : "";
+      parts.ackState.textContent = `✓ Acknowledged by ${who}${at}${alert.ack_note ? ` — “${alert.ack_note}”` : ""}`;
+      parts.ackState.hidden = false;
+    } else {
+      parts.ackState.textContent = this.canAcknowledge() ? "" : "Unacknowledged — a clinician acknowledges";
+      parts.ackState.hidden = !parts.ackState.textContent;
+    }
+    if (parts.ackButton) {
+      const open = parts.form && !parts.form.hidden;
+      parts.ackButton.hidden = alert.state !== "active" || open;
+      if (alert.state !== "active" && parts.form) parts.form.hidden = true;
+    }
+  }
+}

@@ -1,0 +1,198 @@
+// The screen's state: chairs, their sessions and latest vitals, alerts; readings deduped by id.
+// Listeners are told what changed: ("snapshot"), ("readings", chairId, readings),
+// ("session", chairId), ("alert", chairId), ("device", chairId).
+
+export const VITALS = ["sbp", "dbp", "map", "hr", "spo2"];
+const SEEN_IDS_MAX = 50000;
+const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
+
+export function priorityRank(priority) {
+  return PRIORITY_RANK[priority] || 0;
+}
+
+export class Store {
+  constructor() {
+    this.user = null;
+    this.clinicName = null;
+    this.ruleSet = null;
+    this.chairs = new Map(); // id -> chair
+    this.alerts = new Map(); // id -> alert (not resolved)
+    this.lastReadingId = 0;
+    this.hasSnapshot = false;
+    this.serverOffsetMs = 0; // server clock minus this screen's clock
+    this.seen = new Set();
+    this.listeners = new Set();
+  }
+
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  #emit(...change) {
+    for (const listener of this.listeners) {
+      try {
+        listener(...change);
+      } catch (err) {
+        console.error("a view failed to update", change[0], err);
+      }
+    }
+  }
+
+  /** Where a reconnect resumes: null before the first snapshot, then the last reading id. */
+  resumeFrom() {
+    return this.hasSnapshot ? this.lastReadingId : null;
+  }
+
+  /** Now, on the server's clock (ages and dose timers use it). */
+  now() {
+    return Date.now() + this.serverOffsetMs;
+  }
+
+  setServerTime(iso) {
+    const t = Date.parse(iso);
+    if (!Number.isNaN(t)) this.serverOffsetMs = t - Date.now();
+  }
+
+  applySnapshot(message) {
+    this.setServerTime(message.server_time);
+    this.user = message.user || this.user;
+    this.clinicName = message.clinic_name || null;
+    this.ruleSet = message.rule_set || null;
+    const fresh = new Map();
+    for (const c of message.chairs || []) {
+      const old = this.chairs.get(c.id);
+      fresh.set(c.id, {
+        id: c.id,
+        name: c.name,
+        session: c.session || null,
+        latest: { ...(old ? old.latest : {}), ...normaliseLatest(c.latest) },
+        deviceLastSeenAt: c.device_last_seen_at ? Date.parse(c.device_last_seen_at) : null,
+        lastReadingAt: old ? old.lastReadingAt : latestTime(c.latest),
+        deviceConnected: old ? old.deviceConnected : null,
+      });
+    }
+    this.chairs = fresh;
+    if (Array.isArray(message.alerts)) {
+      this.alerts = new Map();
+      for (const a of message.alerts) if (a.state !== "resolved") this.alerts.set(a.id, a);
+    }
+    this.lastReadingId = Math.max(this.lastReadingId, message.last_reading_id || 0);
+    this.hasSnapshot = true;
+    this.#emit("snapshot");
+  }
+
+  /** Readings from the stream or from REST; returns the ones not seen before. */
+  addReadings(readings) {
+    const byChair = new Map();
+    for (const raw of readings) {
+      if (this.seen.has(raw.id)) continue;
+      this.#remember(raw.id);
+      const reading = normaliseReading(raw);
+      if (reading.id > this.lastReadingId && raw.ts !== undefined) this.lastReadingId = reading.id;
+      const chair = this.chairs.get(reading.chair_id);
+      if (!chair) continue; // a chair this screen has not been told about yet; the next snapshot has it
+      for (const v of VITALS) {
+        if (reading[v] === undefined || reading[v] === null) continue;
+        const prev = chair.latest[v];
+        if (!prev || prev.at <= reading.t) chair.latest[v] = { value: reading[v], at: reading.t };
+      }
+      chair.lastReadingAt = Math.max(chair.lastReadingAt || 0, reading.t);
+      if (!byChair.has(chair.id)) byChair.set(chair.id, []);
+      byChair.get(chair.id).push(reading);
+    }
+    for (const [chairId, list] of byChair) this.#emit("readings", chairId, list);
+  }
+
+  #remember(id) {
+    this.seen.add(id);
+    if (this.seen.size > SEEN_IDS_MAX) {
+      // Sets iterate in insertion order: drop the oldest tenth.
+      let drop = SEEN_IDS_MAX / 10;
+      for (const old of this.seen) {
+        this.seen.delete(old);
+        if (--drop <= 0) break;
+      }
+    }
+  }
+
+  applySession(session) {
+    const chair = this.chairs.get(session.chair_id);
+    if (!chair) return;
+    if (session.ended_at) {
+      if (chair.session && chair.session.id === session.id) chair.session = null;
+    } else {
+      chair.session = session;
+    }
+    this.#emit("session", chair.id);
+  }
+
+  applyDevice(event) {
+    const chair = this.chairs.get(event.chair_id);
+    if (!chair) return;
+    const what = event.event || event.state || event.type;
+    if (what === "connected") {
+      chair.deviceConnected = true;
+      chair.deviceLastSeenAt = this.now();
+    } else if (what === "disconnected" || what === "revoked") {
+      chair.deviceConnected = false;
+    } else if (what === "rejected") {
+      chair.lastRejected = { code: event.code, at: this.now() };
+    }
+    this.#emit("device", chair.id);
+  }
+
+  applyAlert(alert) {
+    if (alert.state === "resolved") this.alerts.delete(alert.id);
+    else this.alerts.set(alert.id, alert);
+    this.#emit("alert", alert.chair_id, alert);
+  }
+
+  /** Not-resolved alerts, active before acknowledged, then most severe, then newest. */
+  sortedAlerts(chairId) {
+    const list = [...this.alerts.values()].filter(
+      (a) => chairId === undefined || a.chair_id === chairId,
+    );
+    return list.sort(
+      (a, b) =>
+        (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1) ||
+        priorityRank(b.priority) - priorityRank(a.priority) ||
+        Date.parse(b.updated_at || b.raised_at) - Date.parse(a.updated_at || a.raised_at),
+    );
+  }
+
+  /** The alert a chair's tile shows: the first of sortedAlerts, or null. */
+  topAlert(chairId) {
+    return this.sortedAlerts(chairId)[0] || null;
+  }
+
+  sortedChairs() {
+    return [...this.chairs.values()].sort((a, b) =>
+      a.name.localeCompare(b.name, undefined, { numeric: true }),
+    );
+  }
+}
+
+function normaliseLatest(latest) {
+  const out = {};
+  for (const v of VITALS) {
+    const item = latest && latest[v];
+    if (item) out[v] = { value: item.value, at: Date.parse(item.measured_at) };
+  }
+  return out;
+}
+
+function latestTime(latest) {
+  let t = null;
+  for (const v of VITALS) {
+    const item = latest && latest[v];
+    if (item) t = Math.max(t || 0, Date.parse(item.measured_at));
+  }
+  return t;
+}
+
+/** Stream readings carry `ts`; REST readings carry `measured_at`. */
+function normaliseReading(raw) {
+  const reading = { ...raw, t: Date.parse(raw.ts || raw.measured_at) };
+  return reading;
+}

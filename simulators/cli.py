@@ -1,0 +1,143 @@
+"""``chairside simulate``: simulated monitors streaming seeded sessions to a running server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from simulators.api import ClinicAPIError
+from simulators.clinic import NIBP_CYCLE_S, plan_chair, run_clinic
+from simulators.courses import PROTOCOLS, SCENARIOS, write_trace_csv
+from simulators.monitor import MonitorRefused
+
+PASSWORD_ENV = "CHAIRSIDE_SIM_PASSWORD"
+
+
+def add_simulate_parser(subparsers: Any) -> None:
+    """Add ``simulate`` to the ``chairside`` subcommands (``handler(args, settings) -> int``)."""
+    sim = subparsers.add_parser(
+        "simulate",
+        help="simulated monitors streaming to a running server over /ws/ingest",
+        description="Run N simulated chairs, each a seeded clinical course, against a server.",
+    )
+    sim.add_argument("--chairs", type=int, default=8, help="number of chairs (default 8)")
+    sim.add_argument(
+        "--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)"
+    )
+    sim.add_argument("--seed", type=int, default=1, help="same seed, same readings (default 1)")
+    sim.add_argument(
+        "--scenario", choices=SCENARIOS, help="one course for every chair (default: a mix)"
+    )
+    sim.add_argument(
+        "--protocol", choices=PROTOCOLS, help="default: odd chairs spravato, even iv-ketamine"
+    )
+    sim.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL")
+    sim.add_argument("--user", default="admin", help="an admin login (registers the monitors)")
+    sim.add_argument(
+        "--password-env",
+        default=PASSWORD_ENV,
+        metavar="VAR",
+        help=f"environment variable holding the password (default {PASSWORD_ENV}); "
+        "when it is unset the password is read from a prompt or stdin",
+    )
+    sim.add_argument(
+        "--duration",
+        type=float,
+        default=150.0,
+        metavar="MIN",
+        help="simulated minutes per session, pre-dose baseline included (default 150)",
+    )
+    sim.add_argument(
+        "--nibp-cycle", type=float, default=NIBP_CYCLE_S / 60, metavar="MIN", help="default 5"
+    )
+    sim.add_argument(
+        "--write-traces",
+        type=Path,
+        metavar="DIR",
+        help="also write each chair's readings as a trace CSV (for chairside replay)",
+    )
+    sim.add_argument("--quiet", action="store_true", help="no progress line")
+    sim.set_defaults(handler=cmd_simulate)
+
+
+def _password(env_name: str) -> str:
+    from_env = os.environ.get(env_name)
+    if from_env:
+        return from_env
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    return sys.stdin.readline().rstrip("\n")
+
+
+def write_traces(args: argparse.Namespace, directory: Path) -> None:
+    """One CSV per chair; the file name carries the scenario, protocol and dose time."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for index in range(1, args.chairs + 1):
+        plan = plan_chair(
+            index, args.seed, args.scenario, args.duration * 60, args.protocol, args.nibp_cycle * 60
+        )
+        name = f"chair-{index:02d}-{plan.scenario}-{plan.protocol}-dose-{plan.dose_at_s:g}s.csv"
+        write_trace_csv(plan.readings, directory / name)
+        print(
+            f"wrote {directory / name} (replay with --protocol {plan.protocol}"
+            f" --dose-at {plan.dose_at_s:g})",
+            file=sys.stderr,
+        )
+
+
+def cmd_simulate(args: argparse.Namespace, settings: object = None) -> int:
+    if args.chairs < 1 or args.speed <= 0 or args.duration <= 0:
+        print("error: --chairs, --speed and --duration must be positive", file=sys.stderr)
+        return 2
+    if args.write_traces is not None:
+        write_traces(args, args.write_traces)
+    password = _password(args.password_env)
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Only the main thread can take signals; elsewhere the caller stops us.
+            with contextlib.suppress(RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        report = await run_clinic(
+            args.url,
+            args.user,
+            password,
+            args.chairs,
+            args.speed,
+            args.seed,
+            args.scenario,
+            args.duration * 60,
+            progress=not args.quiet,
+            stop=stop,
+            protocol=args.protocol,
+            nibp_cycle_s=args.nibp_cycle * 60,
+        )
+        print(report.summary(), file=sys.stderr)
+        for chair in report.chairs:
+            if not chair.dose_at_simulated_time and chair.dose_at is not None:
+                print(
+                    f"note: {chair.chair}: the dose was marked at the server's time, not the"
+                    " simulated one (faster than real time the simulated dose precedes the"
+                    " session's start)",
+                    file=sys.stderr,
+                )
+                break
+        complete = report.acked == report.readings or stop.is_set()
+        return 0 if complete and report.errors == 0 else 1
+
+    try:
+        return asyncio.run(go())
+    except (ClinicAPIError, MonitorRefused, httpx.HTTPError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

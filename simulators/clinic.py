@@ -1,0 +1,284 @@
+"""A simulated clinic: N chairs, each a session with its own clinical course, against a live server.
+
+For every chair it starts a session over REST, streams the chair's seeded readings through a
+simulated monitor, marks the dose when simulated time reaches it and ends the session when the
+readings are all acknowledged. All chairs share one simulated clock (see ``simulators.clock``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from simulators.api import ClinicAPI, ClinicAPIError
+from simulators.clock import SimClock
+from simulators.courses import PROTOCOLS, SimReading, dose_time, outage_window, session_readings
+from simulators.monitor import Monitor, MonitorStats
+
+log = logging.getLogger(__name__)
+SCENARIO_MIX: tuple[str, ...] = (
+    "typical",
+    "hypertensive",
+    "marked-rise",
+    "desaturation",
+    "tachycardia",
+    "artefacts",
+    "disconnect",
+    "elevated-predose",
+    "bradycardia",
+    "no-predose",
+)
+NIBP_CYCLE_S = 300.0
+PROGRESS_EVERY_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChairPlan:
+    """What one chair will do, fixed by (seed, chair index, scenario) alone."""
+
+    index: int  # 1-based
+    scenario: str
+    protocol: str
+    dose_at_s: float
+    readings: list[SimReading]
+    outage: tuple[float, float] | None
+
+
+@dataclass
+class ChairReport:
+    chair: str
+    scenario: str
+    protocol: str
+    session_id: int | None = None
+    dose_at: datetime | None = None
+    dose_at_simulated_time: bool = False  # False: the server's clock had to stand in
+    monitor: MonitorStats = field(default_factory=MonitorStats)
+
+
+@dataclass
+class ClinicReport:
+    chairs: list[ChairReport]
+    real_s: float
+    sim_s: float
+
+    @property
+    def readings(self) -> int:
+        return sum(c.monitor.readings for c in self.chairs)
+
+    @property
+    def sent(self) -> int:
+        return sum(c.monitor.sent for c in self.chairs)
+
+    @property
+    def acked(self) -> int:
+        return sum(c.monitor.acked for c in self.chairs)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(c.monitor.duplicates for c in self.chairs)
+
+    @property
+    def errors(self) -> int:
+        return sum(c.monitor.errors for c in self.chairs)
+
+    @property
+    def readings_per_s(self) -> float:
+        return self.acked / self.real_s if self.real_s > 0 else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.chairs)} chairs, {self.sim_s / 60:.1f} simulated min in {self.real_s:.1f} s:"
+            f" {self.readings} readings, {self.sent} sent, {self.acked} acknowledged"
+            f" ({self.duplicates} as duplicates), {self.errors} rejected;"
+            f" {self.readings_per_s:.0f} readings/s"
+        )
+
+
+def chair_scenario(index: int, scenario: str | None) -> str:
+    """``scenario`` for every chair, else the fixed mix: chair 1 typical, then the others."""
+    return scenario if scenario is not None else SCENARIO_MIX[(index - 1) % len(SCENARIO_MIX)]
+
+
+def chair_protocol(index: int, protocol: str | None) -> str:
+    """``protocol`` for every chair, else odd chairs Spravato and even chairs IV ketamine."""
+    if protocol is not None:
+        return protocol
+    return PROTOCOLS[(index - 1) % 2]
+
+
+def plan_chair(
+    index: int,
+    seed: int,
+    scenario: str | None,
+    duration_s: float,
+    protocol: str | None = None,
+    nibp_cycle_s: float = NIBP_CYCLE_S,
+) -> ChairPlan:
+    name, proto = chair_scenario(index, scenario), chair_protocol(index, protocol)
+    dose_at_s = min(dose_time(seed, index), duration_s)
+    readings = session_readings(name, proto, seed, index, duration_s, dose_at_s, nibp_cycle_s)
+    outage = outage_window(name, proto, seed, index, dose_at_s)
+    return ChairPlan(index, name, proto, dose_at_s, readings, outage)
+
+
+async def run_clinic(
+    base_url: str,
+    user: str,
+    password: str,
+    chairs: int,
+    speed: float,
+    seed: int,
+    scenario: str | None,
+    duration_s: float,
+    progress: bool = True,
+    stop: asyncio.Event | None = None,
+    *,
+    protocol: str | None = None,
+    monitors: Sequence[tuple[str, str]] | None = None,
+    chair_prefix: str = "Sim chair",
+    nibp_cycle_s: float = NIBP_CYCLE_S,
+    window: int = 200,
+) -> ClinicReport:
+    """Run ``chairs`` simulated sessions concurrently until done (or ``stop`` is set).
+
+    ``monitors`` gives (chair name, device token) pairs to use instead of registering a new
+    monitor per chair (registered ones are revoked at the end; their tokens are never shown).
+    """
+    stop = stop or asyncio.Event()
+    count = len(monitors) if monitors is not None else chairs
+    plans = [
+        plan_chair(i, seed, scenario, duration_s, protocol, nibp_cycle_s)
+        for i in range(1, count + 1)
+    ]
+    ws_url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    ws_url = ws_url.rstrip("/") + "/ws/ingest"
+    async with ClinicAPI(base_url) as api:
+        await api.login(user, password)
+        tokens, chair_ids, registered = [], [], []
+        for plan in plans:
+            if monitors is not None:
+                chair, token = monitors[plan.index - 1]
+                chair_ids.append(await api.chair_id(chair))
+                tokens.append(token)
+            else:
+                chair = f"{chair_prefix} {plan.index}"
+                monitor = await api.register_monitor(chair)
+                chair_ids.append(monitor.chair_id)
+                tokens.append(monitor.token)
+                registered.append(monitor.device_id)
+        reports = [
+            ChairReport(
+                chair=monitors[p.index - 1][0] if monitors else f"{chair_prefix} {p.index}",
+                scenario=p.scenario,
+                protocol=p.protocol,
+            )
+            for p in plans
+        ]
+        for plan, report, chair_id in zip(plans, reports, chair_ids, strict=True):
+            label = f"SIM-{seed}-{plan.index:02d}"
+            report.session_id = await api.start_session(chair_id, plan.protocol, label)
+        clock = SimClock(speed=speed, duration_s=duration_s)
+        # A device re-used from an earlier run must not repeat its seqs (they would be
+        # acknowledged as duplicates and not stored): start them past anything sent before.
+        seq_base = time.time_ns() // 1000 if monitors is not None else 0
+        runs = [
+            Monitor(
+                ws_url,
+                token,
+                plan.readings,
+                clock,
+                seq_base=seq_base,
+                outage=plan.outage,
+                window=window,
+                stop=stop,
+            )
+            for plan, token in zip(plans, tokens, strict=True)
+        ]
+        for run, report in zip(runs, reports, strict=True):
+            report.monitor = run.stats
+        ticker = asyncio.create_task(_progress(runs, clock, stop)) if progress else None
+        try:
+            await asyncio.gather(
+                *(
+                    _run_chair(api, plan, run, report, clock, stop)
+                    for plan, run, report in zip(plans, runs, reports, strict=True)
+                )
+            )
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+                _print_progress(runs, clock, final=True)
+            for device_id in registered:
+                with contextlib.suppress(ClinicAPIError, OSError):
+                    await api.revoke_monitor(device_id)
+    real_s = time.monotonic() - clock.real_start
+    return ClinicReport(reports, real_s, min(clock.sim_now(), duration_s))
+
+
+async def _run_chair(
+    api: ClinicAPI,
+    plan: ChairPlan,
+    monitor: Monitor,
+    report: ChairReport,
+    clock: SimClock,
+    stop: asyncio.Event,
+) -> None:
+    assert report.session_id is not None
+    dose = asyncio.create_task(_mark_dose(api, plan, report, clock, stop))
+    try:
+        await monitor.run()
+        await dose
+    finally:
+        dose.cancel()
+        with contextlib.suppress(ClinicAPIError, OSError):
+            await api.end_session(report.session_id)
+
+
+async def _mark_dose(
+    api: ClinicAPI, plan: ChairPlan, report: ChairReport, clock: SimClock, stop: asyncio.Event
+) -> None:
+    """At the simulated dose moment, mark the dose at its simulated time when the server can
+    take it; faster than real time that time precedes the session's real start, which the
+    server refuses, so the server's own clock stands in (reported per chair)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), clock.until(plan.dose_at_s))
+    if stop.is_set():
+        return
+    assert report.session_id is not None
+    try:
+        report.dose_at = await api.mark_dose(report.session_id, clock.wall(plan.dose_at_s))
+        report.dose_at_simulated_time = True
+    except ClinicAPIError as exc:
+        if exc.status_code != 422:
+            raise
+        report.dose_at = await api.mark_dose(report.session_id, None)
+
+
+async def _progress(runs: list[Monitor], clock: SimClock, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        _print_progress(runs, clock)
+        await asyncio.sleep(PROGRESS_EVERY_S)
+
+
+def _print_progress(runs: list[Monitor], clock: SimClock, final: bool = False) -> None:
+    active = sum(not run.finished for run in runs)
+    sim = min(clock.sim_now(), clock.duration_s)
+    sent = sum(r.stats.sent for r in runs)
+    acked = sum(r.stats.acked for r in runs)
+    errors = sum(r.stats.errors for r in runs)
+    line = (
+        f"chairs {active}/{len(runs)} active  simulated {int(sim // 3600)}:"
+        f"{int(sim % 3600 // 60):02d}:{int(sim % 60):02d}"
+        f"  readings sent {sent} acked {acked} errors {errors}"
+    )
+    tty = sys.stderr.isatty()
+    end = "\n" if final or not tty else ""
+    print(("\r" + line if tty else line), end=end, file=sys.stderr, flush=True)

@@ -1,0 +1,54 @@
+"""The simulated clock: simulated seconds since session start, as real time and as ``ts``.
+
+Simulated time runs ``speed`` times faster than real time from ``real_start``. A reading at
+simulated second ``t`` is due at real time ``real_start + t / speed``.
+
+Its ``ts`` keeps real intervals (one simulated second is one second of ``ts``), so persistence
+delays and "minutes after the dose" mean what they say. Faster than real time, those stamps
+would run ahead of the server's clock (which refuses ``ts`` more than 5 s in the future), so the
+whole simulated session is placed in the past: it *ends* at the real time the run is expected to
+end, ``ts(t) = wall_start + duration / speed - (duration - t)``. Every ``ts`` is then at or before
+the real time it is sent. At speed 1 (or slower) this is plain ``ts(t) = wall_start + t``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class SimClock:
+    speed: float
+    duration_s: float
+    real_start: float = field(default_factory=time.monotonic)
+    wall_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError("speed must be positive")
+
+    @property
+    def lead_s(self) -> float:
+        """How far in the past simulated second 0 is stamped, so no ``ts`` is in the future."""
+        return max(0.0, self.duration_s * (1 - 1 / self.speed))
+
+    def sim_now(self) -> float:
+        return (time.monotonic() - self.real_start) * self.speed
+
+    def real_at(self, t_s: float) -> float:
+        """The ``time.monotonic()`` at which simulated second ``t_s`` is reached."""
+        return self.real_start + t_s / self.speed
+
+    def until(self, t_s: float) -> float:
+        """Real seconds from now until simulated second ``t_s`` (0 when already past)."""
+        return max(0.0, self.real_at(t_s) - time.monotonic())
+
+    def wall(self, t_s: float) -> datetime:
+        """The measurement time stamped on simulated second ``t_s``."""
+        return self.wall_start + timedelta(seconds=t_s - self.lead_s)
+
+    def ts(self, t_s: float) -> str:
+        """``wall(t_s)`` as the ISO 8601 text of the wire format (UTC, milliseconds, ``Z``)."""
+        return self.wall(t_s).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,116 @@
+"""The demo's feed: a simulated clinic in a background thread, session after session, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import httpx
+
+from simulators.clinic import ClinicReport, run_clinic
+
+log = logging.getLogger(__name__)
+DEFAULT_DURATION_S = 150 * 60.0
+
+
+class ClinicThread:
+    """``run_clinic`` on its own event loop in a daemon thread; ``stop()`` from any thread.
+
+    Waits for the server to answer ``/api/health`` first, then runs sessions on every chair;
+    with ``repeat`` a new round (next seed) starts when one ends, as a clinic's day goes on.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        chairs: int,
+        speed: float,
+        seed: int,
+        *,
+        scenario: str | None = None,
+        duration_s: float = DEFAULT_DURATION_S,
+        monitors: Sequence[tuple[str, str]] | None = None,
+        repeat: bool = True,
+        progress: bool = False,
+    ) -> None:
+        self.base_url = base_url
+        self.user, self.password = user, password
+        self.chairs, self.speed, self.seed = chairs, speed, seed
+        self.scenario, self.duration_s = scenario, duration_s
+        self.monitors, self.repeat, self.progress = monitors, repeat, progress
+        self.reports: list[ClinicReport] = []
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="simulated-clinic", daemon=True)
+
+    def start(self) -> ClinicThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the clinic to end its sessions and wait for the thread."""
+        self._stopping.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+        self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread (a round without ``repeat`` ends by itself); True once done."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._rounds())
+        except BaseException as exc:  # reported to the thread's owner, not lost in the thread
+            self.error = exc
+            log.exception("the simulated clinic stopped")
+
+    async def _rounds(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self._stopping.is_set():
+            return
+        await wait_for_server(self.base_url, self._stop)
+        seed = self.seed
+        while not self._stop.is_set():
+            report = await run_clinic(
+                self.base_url,
+                self.user,
+                self.password,
+                self.chairs,
+                self.speed,
+                seed,
+                self.scenario,
+                self.duration_s,
+                progress=self.progress,
+                stop=self._stop,
+                monitors=self.monitors,
+            )
+            self.reports.append(report)
+            if not self.repeat:
+                return
+            seed += 1
+
+
+async def wait_for_server(base_url: str, stop: asyncio.Event, within_s: float = 30.0) -> None:
+    """Return once ``GET /api/health`` answers 200 (the server may still be starting)."""
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(base_url=base_url, timeout=2.0) as client:
+        while not stop.is_set():
+            try:
+                if (await client.get("/api/health")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no answer from {base_url}/api/health in {within_s:g} s")
+            await asyncio.sleep(0.2)
