@@ -219,9 +219,11 @@ class AlertRunner:
                 feed(live, engine.SessionEnded(self._clock()))
             return
         if live is None:
+            # The engine watches from now: a session dated back (opened late) must not count
+            # the time before it was opened as "no data" or "BP overdue".
             setup = engine.SessionSetup(
                 protocol=session["protocol"],
-                started_at=_ts(session["started_at"]) or self._clock(),
+                started_at=max(_ts(session["started_at"]) or 0.0, self._clock()),
                 dose_at=None,
                 rules=self._rules_for(session["protocol"], session.get("limit_overrides") or {}),
             )

@@ -172,7 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a simulated clinic on a local SQLite database")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--chairs", type=int, default=8, help="number of simulated chairs")
-    demo.add_argument("--speed", type=float, default=10.0, help="simulated time speed-up")
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated time speed-up (above 1, timed protocol alerts no longer match the clock)",
+    )
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--fresh", action="store_true", help="start from an empty demo database")
     demo.set_defaults(handler=cmd_demo)

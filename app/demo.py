@@ -16,11 +16,26 @@ from app.models import Device, User
 from app.models.base import utcnow
 from app.services import audit, devices, users
 from app.settings import Settings, default_data_dir
+from simulators.clinic import chair_scenario
 from simulators.demo import ClinicThread
 
 DEMO_PASSWORD = "chairside-demo"
 DEMO_USERS = (("admin", "admin"), ("clinician", "clinician"), ("nurse", "nurse"))
 DEMO_ACTOR = audit.Actor(name="demo")
+# How long each kind of session has been under way when the demo opens (simulated minutes),
+# chosen so that the clinic shows every stage and its events unfold in the first minutes.
+HEAD_START_MIN = {
+    "typical": 100,
+    "hypertensive": 52,
+    "marked-rise": 50,
+    "desaturation": 45,
+    "tachycardia": 48,
+    "artefacts": 60,
+    "disconnect": 38,
+    "elevated-predose": 22,
+    "bradycardia": 46,
+    "no-predose": 18,
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,9 @@ def run_demo(args: argparse.Namespace) -> int:
         args.speed,
         args.seed,
         monitors=[(m.chair, m.token) for m in monitors],
+        head_start_s=[
+            60.0 * HEAD_START_MIN[chair_scenario(i, None)] for i in range(1, len(monitors) + 1)
+        ],
     ).start()
     try:
         uvicorn.Server(config).run()

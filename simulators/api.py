@@ -71,9 +71,22 @@ class ClinicAPI:
                 return int(chair["id"])
         raise ClinicAPIError(404, f"no chair named {name!r}")
 
-    async def start_session(self, chair_id: int, protocol: str, patient_label: str) -> int:
-        """Start a session on the chair, first ending one left open there."""
-        body = {"chair_id": chair_id, "protocol": protocol, "patient_label": patient_label}
+    async def start_session(
+        self,
+        chair_id: int,
+        protocol: str,
+        patient_label: str,
+        started_at: datetime | None = None,
+    ) -> int:
+        """Start a session on the chair (dated back to ``started_at``), first ending one left
+        open there."""
+        body: dict[str, object] = {
+            "chair_id": chair_id,
+            "protocol": protocol,
+            "patient_label": patient_label,
+        }
+        if started_at is not None:
+            body["started_at"] = started_at.isoformat()
         response = await self.client.post("/api/sessions", json=body)
         if response.status_code == 409:
             still_open = _check(

@@ -144,11 +144,14 @@ async def run_clinic(
     chair_prefix: str = "Sim chair",
     nibp_cycle_s: float = NIBP_CYCLE_S,
     window: int = 200,
+    head_start_s: Sequence[float] | None = None,
 ) -> ClinicReport:
     """Run ``chairs`` simulated sessions concurrently until done (or ``stop`` is set).
 
     ``monitors`` gives (chair name, device token) pairs to use instead of registering a new
     monitor per chair (registered ones are revoked at the end; their tokens are never shown).
+    ``head_start_s`` gives each chair's session a head start: that much simulated time has
+    already passed when the run begins (its readings are sent at once, as a catch-up).
     """
     stop = stop or asyncio.Event()
     count = len(monitors) if monitors is not None else chairs
@@ -180,10 +183,23 @@ async def run_clinic(
             )
             for p in plans
         ]
-        for plan, report, chair_id in zip(plans, reports, chair_ids, strict=True):
+        first = SimClock(speed=speed, duration_s=duration_s)
+        clocks = [
+            SimClock(
+                speed=speed,
+                duration_s=duration_s,
+                real_start=first.real_start,
+                wall_start=first.wall_start,
+                head_start_s=min(head_start_s[p.index - 1], duration_s) if head_start_s else 0.0,
+            )
+            for p in plans
+        ]
+        clock = clocks[0]
+        for plan, report, chair_id, own in zip(plans, reports, chair_ids, clocks, strict=True):
             label = f"SIM-{seed}-{plan.index:02d}"
-            report.session_id = await api.start_session(chair_id, plan.protocol, label)
-        clock = SimClock(speed=speed, duration_s=duration_s)
+            report.session_id = await api.start_session(
+                chair_id, plan.protocol, label, started_at=own.wall(0)
+            )
         # A device re-used from an earlier run must not repeat its seqs (they would be
         # acknowledged as duplicates and not stored): start them past anything sent before.
         seq_base = time.time_ns() // 1000 if monitors is not None else 0
@@ -192,13 +208,13 @@ async def run_clinic(
                 ws_url,
                 token,
                 plan.readings,
-                clock,
+                own,
                 seq_base=seq_base,
                 outage=plan.outage,
                 window=window,
                 stop=stop,
             )
-            for plan, token in zip(plans, tokens, strict=True)
+            for plan, token, own in zip(plans, tokens, clocks, strict=True)
         ]
         for run, report in zip(runs, reports, strict=True):
             report.monitor = run.stats
@@ -206,8 +222,8 @@ async def run_clinic(
         try:
             await asyncio.gather(
                 *(
-                    _run_chair(api, plan, run, report, clock, stop)
-                    for plan, run, report in zip(plans, runs, reports, strict=True)
+                    _run_chair(api, plan, run, report, own, stop)
+                    for plan, run, report, own in zip(plans, runs, reports, clocks, strict=True)
                 )
             )
         finally:
@@ -232,7 +248,7 @@ async def _run_chair(
     stop: asyncio.Event,
 ) -> None:
     assert report.session_id is not None
-    dose = asyncio.create_task(_mark_dose(api, plan, report, clock, stop))
+    dose = asyncio.create_task(_mark_dose(api, plan, monitor, report, clock, stop))
     try:
         await monitor.run()
         await dose
@@ -243,13 +259,25 @@ async def _run_chair(
 
 
 async def _mark_dose(
-    api: ClinicAPI, plan: ChairPlan, report: ChairReport, clock: SimClock, stop: asyncio.Event
+    api: ClinicAPI,
+    plan: ChairPlan,
+    monitor: Monitor,
+    report: ChairReport,
+    clock: SimClock,
+    stop: asyncio.Event,
 ) -> None:
     """At the simulated dose moment, mark the dose at its simulated time when the server can
     take it; faster than real time that time precedes the session's real start, which the
     server refuses, so the server's own clock stands in (reported per chair)."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), clock.until(plan.dose_at_s))
+    # As at a real chair, the dose is marked after the pre-dose readings are in (a monitor
+    # catching up after a head start sends them first).
+    while (
+        not stop.is_set() and not monitor.finished and not monitor.delivered_through(plan.dose_at_s)
+    ):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
     if stop.is_set():
         return
     assert report.session_id is not None

@@ -9,6 +9,11 @@ would run ahead of the server's clock (which refuses ``ts`` more than 5 s in the
 whole simulated session is placed in the past: it *ends* at the real time the run is expected to
 end, ``ts(t) = wall_start + duration / speed - (duration - t)``. Every ``ts`` is then at or before
 the real time it is sent. At speed 1 (or slower) this is plain ``ts(t) = wall_start + t``.
+
+A session may also start with a head start: it has already been running ``head_start_s``
+simulated seconds when the run begins, so those readings are due at once (a monitor catching
+up) and are stamped in the past; from then on time runs as above. At speed 1 with a head start,
+every stamp is real time, so a live server's clock and the session's clock agree exactly.
 """
 
 from __future__ import annotations
@@ -24,22 +29,26 @@ class SimClock:
     duration_s: float
     real_start: float = field(default_factory=time.monotonic)
     wall_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    head_start_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
             raise ValueError("speed must be positive")
+        if self.head_start_s < 0:
+            raise ValueError("head start must not be negative")
 
     @property
     def lead_s(self) -> float:
         """How far in the past simulated second 0 is stamped, so no ``ts`` is in the future."""
-        return max(0.0, self.duration_s * (1 - 1 / self.speed))
+        head = self.head_start_s
+        return max(head, self.duration_s - max(0.0, self.duration_s - head) / self.speed)
 
     def sim_now(self) -> float:
-        return (time.monotonic() - self.real_start) * self.speed
+        return self.head_start_s + (time.monotonic() - self.real_start) * self.speed
 
     def real_at(self, t_s: float) -> float:
         """The ``time.monotonic()`` at which simulated second ``t_s`` is reached."""
-        return self.real_start + t_s / self.speed
+        return self.real_start + max(0.0, t_s - self.head_start_s) / self.speed
 
     def until(self, t_s: float) -> float:
         """Real seconds from now until simulated second ``t_s`` (0 when already past)."""

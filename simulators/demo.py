@@ -37,12 +37,14 @@ class ClinicThread:
         monitors: Sequence[tuple[str, str]] | None = None,
         repeat: bool = True,
         progress: bool = False,
+        head_start_s: Sequence[float] | None = None,
     ) -> None:
         self.base_url = base_url
         self.user, self.password = user, password
         self.chairs, self.speed, self.seed = chairs, speed, seed
         self.scenario, self.duration_s = scenario, duration_s
         self.monitors, self.repeat, self.progress = monitors, repeat, progress
+        self.head_start_s = head_start_s
         self.reports: list[ClinicReport] = []
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -94,6 +96,8 @@ class ClinicThread:
                 progress=self.progress,
                 stop=self._stop,
                 monitors=self.monitors,
+                # Only the first round joins sessions already under way.
+                head_start_s=self.head_start_s if seed == self.seed else None,
             )
             self.reports.append(report)
             if not self.repeat:

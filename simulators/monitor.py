@@ -120,6 +120,13 @@ class Monitor:
             stopper.cancel()
         return self.stats
 
+    def delivered_through(self, t_s: float) -> bool:
+        """Every reading up to simulated second ``t_s`` is sent and acknowledged."""
+        if self._next < len(self.readings) and self.readings[self._next].t_s <= t_s:
+            return False
+        oldest = min(self._pending, default=None)
+        return oldest is None or self.readings[oldest - self.seq_base].t_s > t_s
+
     def _in_outage(self) -> bool:
         """Off the network once simulated time, and the readings sent, reach the outage: a
         monitor running behind schedule still drops off between the same two readings."""

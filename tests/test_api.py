@@ -201,3 +201,25 @@ async def test_health_answers_without_login(clinic: Clinic) -> None:
     async with httpx.AsyncClient(base_url=clinic.server.url) as client:
         body = (await client.get("/api/health")).json()
     assert body["status"] == "ok" and body["database"] is True
+
+
+async def test_a_session_opened_late_can_be_dated_back_but_not_into_the_future(
+    clinic: Clinic, nurse
+) -> None:
+    _, _, chair_id = await clinic.add_device()
+    body = {"chair_id": chair_id, "protocol": "spravato", "patient_label": "AB"}
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    refused = await nurse.post("/api/sessions", json={**body, "started_at": future})
+    assert refused.status_code == 422 and "future" in refused.json()["detail"]
+    too_old = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    refused = await nurse.post("/api/sessions", json={**body, "started_at": too_old})
+    assert refused.status_code == 422 and "ago" in refused.json()["detail"]
+    assert (await nurse.get("/api/sessions")).json() == []
+    earlier = datetime.now(UTC) - timedelta(minutes=30)
+    created = await nurse.post("/api/sessions", json={**body, "started_at": earlier.isoformat()})
+    assert created.status_code == 201
+    assert datetime.fromisoformat(created.json()["started_at"]) == earlier
+    # The dose can then be marked at its real time, after the start.
+    dose = (earlier + timedelta(minutes=20)).isoformat()
+    dosed = await nurse.post(f"/api/sessions/{created.json()['id']}/dose", json={"at": dose})
+    assert dosed.status_code == 200

@@ -73,6 +73,17 @@ class SessionCreate(Strict):
         min_length=1, max_length=64, description="initials or a pseudonymous id, never a full name"
     )
     limit_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
+    started_at: datetime | None = Field(
+        default=None,
+        description="when the patient sat down, if the session is opened late; now when omitted",
+    )
+
+    @field_validator("started_at")
+    @classmethod
+    def _aware_start(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("started_at needs a time zone")
+        return value
 
     @field_validator("patient_label")
     @classmethod

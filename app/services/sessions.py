@@ -19,6 +19,9 @@ from app.services.errors import Conflict, InvalidInput, NotFound
 # Checks per-patient limit overrides for a protocol; raises InvalidInput naming the problem.
 OverridesCheck = Callable[[str, dict[str, Any]], None]
 DOSE_CLOCK_SKEW = timedelta(minutes=1)
+# A session opened late may be dated back this far (e.g. the monitor ran before the nurse
+# got to the screen, or a simulated clinic runs faster than real time).
+MAX_BACKDATE = timedelta(hours=12)
 MAX_READINGS_PAGE = 20_000
 
 
@@ -49,8 +52,14 @@ async def start_session(
     limit_overrides: dict[str, Any],
     actor: audit.Actor,
     check_overrides: OverridesCheck = _no_check,
+    started_at: datetime | None = None,
 ) -> TreatmentSession:
-    """Open a session on a chair that has none open."""
+    """Open a session on a chair that has none open (dated back to ``started_at`` if given)."""
+    now = utcnow()
+    if started_at is not None and started_at > now + DOSE_CLOCK_SKEW:
+        raise InvalidInput("started_at is in the future")
+    if started_at is not None and started_at < now - MAX_BACKDATE:
+        raise InvalidInput(f"started_at is more than {MAX_BACKDATE} ago")
     if protocol not in PROTOCOLS:
         raise InvalidInput(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     if await db.get(Chair, chair_id) is None:
@@ -67,7 +76,7 @@ async def start_session(
         patient_label=patient_label,
         limit_overrides=limit_overrides,
         started_by=actor.user_id,
-        started_at=utcnow(),
+        started_at=started_at or now,
     )
     db.add(session)
     try:

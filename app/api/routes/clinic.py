@@ -58,6 +58,7 @@ async def create_session(
         body.limit_overrides,
         actor_of(user),
         request.app.state.check_overrides,
+        body.started_at,
     )
     await db.commit()
     read = SessionRead.model_validate(session)
