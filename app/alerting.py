@@ -14,49 +14,24 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import alerts as engine
+from app import engine_store
+from app.engine_feed import LiveSession, engine_reading, epoch
+from app.engine_store import AckRequest, Outcome
 from app.hub import RESYNC, Hub
-from app.models import EngineSnapshot, Reading, TreatmentSession
-from app.models.base import utcnow
+from app.models import Reading
 from app.services import alerts as alert_store
 from app.services import audit
 from app.services.errors import Conflict, Unavailable
-from app.wire import parse_ts
 
 log = logging.getLogger(__name__)
 RulesFor = Callable[[str, dict[str, Any]], engine.RuleSet]
 SNAPSHOT_EVERY_S = 15.0
-
-
-@dataclass(slots=True)
-class LiveSession:
-    session_id: int
-    chair_id: int
-    state: engine.EngineState
-    last_reading_id: int = 0
-    dirty: bool = False
-
-
-@dataclass(slots=True)
-class AckRequest:
-    alert_id: int
-    actor: audit.Actor
-    note: str | None
-    done: asyncio.Future[dict[str, Any]] = field(repr=False)
-
-
-def _ts(value: str | datetime | None) -> float | None:
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_ts(value)
-    return parsed.timestamp() if parsed else None
 
 
 class AlertRunner:
@@ -96,6 +71,13 @@ class AlertRunner:
         with contextlib.suppress(Exception):
             await self._persist({}, snapshot_all=True)
 
+    async def reload(self) -> None:
+        """Forget what is in memory and restore every open session from the database (after
+        the database was changed behind the runner's back, e.g. restored from a backup)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._inbox.put(done)
+        await done
+
     async def acknowledge(
         self, alert_id: int, actor: audit.Actor, note: str | None
     ) -> dict[str, Any]:
@@ -126,12 +108,17 @@ class AlertRunner:
             batch = [await self._inbox.get()]
             while not self._inbox.empty() and len(batch) < 5000:
                 batch.append(self._inbox.get_nowait())
-            events: dict[int, list[tuple[engine.AlertEvent, AckRequest | None]]] = {}
+            events: Outcome = {}
             acks: list[AckRequest] = []
             for item in batch:
                 if item is RESYNC:
                     self._tasks.append(asyncio.create_task(self._listen()))
                     await self._restore()
+                    continue
+                if isinstance(item, asyncio.Future):  # reload(): what came before is moot
+                    events.clear()
+                    await self._restore()
+                    item.set_result(None)
                     continue
                 try:
                     if isinstance(item, AckRequest):
@@ -166,73 +153,75 @@ class AlertRunner:
                     match = [m["alert"] for m in published if m["alert"]["id"] == ack.alert_id]
                     ack.done.set_result(match[-1] if match else {})
 
-    async def _apply(
-        self, item: Any, out: dict[int, list[tuple[engine.AlertEvent, AckRequest | None]]]
-    ) -> None:
-        def feed(live: LiveSession, value: Any, ack: AckRequest | None = None) -> None:
-            live.state, new = engine.step(live.state, value)
-            live.dirty = True
-            out.setdefault(live.session_id, []).extend((e, ack) for e in new)
+    async def _apply(self, item: Any, out: Outcome) -> None:
+        def record(live: LiveSession, events: list[engine.AlertEvent]) -> None:
+            # State changed without events is stored by the periodic snapshot.
+            if events:
+                out.setdefault(live.session_id, []).extend((e, None) for e in events)
 
         if isinstance(item, engine.Tick):
             for live in self._live.values():
-                if not live.state.ended:  # ended this batch; dropped once stored
-                    feed(live, item)
+                record(live, live.tick(item.t))
         elif isinstance(item, AckRequest):
-            await self._apply_ack(item, feed)
+            await self._apply_ack(item, out)
         elif item.get("type") == "reading":
             target = self._live.get(item.get("session_id") or -1)
-            if (
-                target is not None
-                and not target.state.ended
-                and item["id"] > target.last_reading_id
-            ):
+            fresh = target is not None and item["id"] > target.last_reading_id
+            if target is not None and fresh and not target.state.ended:
                 target.last_reading_id = item["id"]
-                feed(target, _engine_reading(item))
+                record(target, target.reading(engine_reading(item)))
         elif item.get("type") == "session":
-            await self._apply_session(item["session"], feed)
+            await self._apply_session(item["session"], record)
         elif item.get("type") in ("connected", "disconnected", "rejected"):
             target = self._for_chair(item["chair_id"])
             if target is not None:
-                feed(target, _device_input(item, self._clock()))
+                record(target, target.device(item, self._clock()))
 
-    async def _apply_ack(self, ack: AckRequest, feed: Callable[..., None]) -> None:
+    async def _apply_ack(self, ack: AckRequest, out: Outcome) -> None:
         async with self._db() as db:
             alert = await alert_store.get_alert(db, ack.alert_id)
         live = self._live.get(alert.session_id)
-        if live is None or alert.state == "resolved":
+        if live is None or live.state.ended or alert.state == "resolved":
             raise Conflict(f"alert {ack.alert_id} is already resolved")
+        # On the readings' clock the acknowledgement happens at the replay's present.
+        now = live.last_t if live.readings_clock and live.last_t else self._clock()
         try:
-            feed(
-                live,
-                engine.Acknowledge(self._clock(), alert.alert_no, ack.actor.name, ack.note),
-                ack,
-            )
+            events = live.step(engine.Acknowledge(now, alert.alert_no, ack.actor.name, ack.note))
         except engine.AcknowledgeError as exc:
             raise Conflict(str(exc)) from exc
+        out.setdefault(live.session_id, []).extend((e, ack) for e in events)
 
-    async def _apply_session(self, session: dict[str, Any], feed: Callable[..., None]) -> None:
+    async def _apply_session(
+        self,
+        session: dict[str, Any],
+        record: Callable[[LiveSession, list[engine.AlertEvent]], None],
+    ) -> None:
         session_id = session["id"]
         live = self._live.get(session_id)
         if session.get("ended_at"):
             if live is not None and not live.state.ended:
-                feed(live, engine.SessionEnded(self._clock()))
+                end = live.last_t if live.readings_clock and live.last_t else self._clock()
+                record(live, live.step(engine.SessionEnded(end)))
             return
+        readings_clock = session.get("engine_clock") == "readings"
         if live is None:
-            # The engine watches from now: a session dated back (opened late) must not count
-            # the time before it was opened as "no data" or "BP overdue".
+            started = epoch(session["started_at"]) or self._clock()
             setup = engine.SessionSetup(
                 protocol=session["protocol"],
-                started_at=max(_ts(session["started_at"]) or 0.0, self._clock()),
+                # On the wall clock the engine watches from now: a session dated back (opened
+                # late) must not count the time before it was opened as "no data".
+                started_at=started if readings_clock else max(started, self._clock()),
                 dose_at=None,
                 rules=self._rules_for(session["protocol"], session.get("limit_overrides") or {}),
             )
-            live = LiveSession(session_id, session["chair_id"], engine.new_state(setup))
-            self._live[session_id] = live
+            live = LiveSession(
+                session_id, session["chair_id"], engine.new_state(setup), readings_clock
+            )
             live.last_reading_id = await self._newest_reading_id()
-        dose_at = _ts(session.get("dose_at"))
-        if dose_at is not None and live.state.dose_at is None and live.state.pending_dose is None:
-            feed(live, engine.DoseMarked(dose_at))
+            self._live[session_id] = live
+        dose_at = epoch(session.get("dose_at"))
+        if dose_at is not None and not live.dose_known:
+            record(live, live.dose(dose_at))
         rules = self._rules_for(live.state.setup.protocol, session.get("limit_overrides") or {})
         if rules.to_dict() != live.state.setup.rules.to_dict():
             # New per-patient limits: the same state under the new rule set.
@@ -255,152 +244,32 @@ class AlertRunner:
 
     # -- storage ---------------------------------------------------------------------------
 
-    async def _persist(
-        self,
-        events: dict[int, list[tuple[engine.AlertEvent, AckRequest | None]]],
-        snapshot_all: bool,
-    ) -> list[dict[str, Any]]:
+    async def _persist(self, events: Outcome, snapshot_all: bool) -> list[dict[str, Any]]:
         """Store events and the states behind them in one transaction; the messages to publish."""
         changed = [
             s for s in self._live.values() if s.session_id in events or (snapshot_all and s.dirty)
         ]
-        if not changed and not events:
+        if not changed:
             return []
-        rows: list[tuple[Any, str, AckRequest | None]] = []
         async with self._db() as db:
-            for live in changed:
-                for event, ack in events.get(live.session_id, []):
-                    user_id = ack.actor.user_id if ack and event.event == "acknowledged" else None
-                    row = await alert_store.apply_event(
-                        db, live.session_id, live.chair_id, event, user_id
-                    )
-                    if ack is not None and event.event == "acknowledged":
-                        audit.record(
-                            db,
-                            ack.actor,
-                            "alert.acknowledge",
-                            "alert",
-                            row.id,
-                            {"note": ack.note, "rule": row.rule, "session_id": live.session_id},
-                        )
-                    rows.append((row, event.event, ack))
-                await self._save_state(db, live)
-            names = await alert_store.user_names(
-                db, {r.acknowledged_by for r, _, _ in rows if r.acknowledged_by}
-            )
+            messages = await engine_store.store_outcome(db, changed, events)
             await db.commit()
         for live in changed:
             live.dirty = False
             if live.state.ended:
                 self._live.pop(live.session_id, None)
-        return [
-            {
-                "type": "alert",
-                "alert": alert_store.alert_payload(row, names.get(row.acknowledged_by or -1), name),
-            }
-            for row, name, _ in rows
-        ]
-
-    @staticmethod
-    async def _save_state(db: AsyncSession, live: LiveSession) -> None:
-        if live.state.ended:
-            await db.execute(
-                delete(EngineSnapshot).where(EngineSnapshot.session_id == live.session_id)
-            )
-            return
-        snapshot = await db.get(EngineSnapshot, live.session_id)
-        data = engine.state_to_dict(live.state)
-        if snapshot is None:
-            db.add(
-                EngineSnapshot(
-                    session_id=live.session_id,
-                    state=data,
-                    last_reading_id=live.last_reading_id,
-                    updated_at=utcnow(),
-                )
-            )
-        else:
-            snapshot.state = data
-            snapshot.last_reading_id = live.last_reading_id
-            snapshot.updated_at = utcnow()
+        return messages
 
     async def _restore(self) -> None:
         """Every open session's engine from its stored state, then the readings since."""
-        restored: dict[int, LiveSession] = {}
         async with self._db() as db:
-            sessions = list(
-                await db.scalars(
-                    select(TreatmentSession).where(TreatmentSession.ended_at.is_(None))
-                )
-            )
-            events: dict[int, list[tuple[engine.AlertEvent, AckRequest | None]]] = {}
-            for session in sessions:
-                live, replayed = await self._restore_one(db, session)
-                restored[session.id] = live
-                events[session.id] = [(e, None) for e in replayed]
+            restored, replayed = await engine_store.restore_sessions(db, self._rules_for)
         self._live = restored
-        now = engine.Tick(self._clock())
+        events: Outcome = {sid: [(e, None) for e in new] for sid, new in replayed.items() if new}
         for live in self._live.values():
-            live.state, new = engine.step(live.state, now)
-            events.setdefault(live.session_id, []).extend((e, None) for e in new)
+            new = live.tick(self._clock())
+            if new:
+                events.setdefault(live.session_id, []).extend((e, None) for e in new)
         for message in await self._persist(events, snapshot_all=True):
             await self._hub.publish("alerts", message)
         log.info("alert engine restored %d open sessions", len(self._live))
-
-    async def _restore_one(
-        self, db: AsyncSession, session: TreatmentSession
-    ) -> tuple[LiveSession, list[engine.AlertEvent]]:
-        """A session's engine as it was, plus the events of readings it had not yet seen
-        (none of those were stored: events and state are stored together)."""
-        overrides = session.limit_overrides or {}
-        snapshot = await db.get(EngineSnapshot, session.id)
-        if snapshot is not None:
-            state = engine.state_from_dict(snapshot.state)
-            live = LiveSession(session.id, session.chair_id, state, snapshot.last_reading_id)
-        else:
-            setup = engine.SessionSetup(
-                protocol=session.protocol,
-                started_at=session.started_at.timestamp(),
-                dose_at=session.dose_at.timestamp() if session.dose_at else None,
-                rules=self._rules_for(session.protocol, overrides),
-            )
-            live = LiveSession(session.id, session.chair_id, engine.new_state(setup))
-        events: list[engine.AlertEvent] = []
-        if session.dose_at and live.state.dose_at is None and live.state.pending_dose is None:
-            live.state, new = engine.step(
-                live.state, engine.DoseMarked(session.dose_at.timestamp())
-            )
-            events += new
-        replay = await db.execute(
-            select(Reading.__table__)
-            .where(Reading.session_id == session.id, Reading.id > live.last_reading_id)
-            .order_by(Reading.id)
-        )
-        for row in replay.mappings():
-            message = {**row, "ts": row["measured_at"]}
-            live.state, new = engine.step(live.state, _engine_reading(message))
-            events += new
-            live.last_reading_id = row["id"]
-            live.dirty = True
-        return live, events
-
-
-def _device_input(message: dict[str, Any], now: float) -> engine.Input:
-    if message["type"] == "connected":
-        return engine.DeviceConnected(now)
-    if message["type"] == "disconnected":
-        return engine.DeviceDisconnected(now)
-    return engine.ReadingRejected(now, str(message.get("code", "")))
-
-
-def _engine_reading(message: dict[str, Any]) -> engine.Reading:
-    t = _ts(message["ts"])
-    assert t is not None
-    return engine.Reading(
-        t=t,
-        sbp=message.get("sbp"),
-        dbp=message.get("dbp"),
-        map=message.get("map"),
-        hr=message.get("hr"),
-        spo2=message.get("spo2"),
-    )

@@ -10,14 +10,14 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrations
 from app.alerts import RuleError
 from app.db import create_engine, create_sessionmaker
-from app.services import audit, devices, users
+from app.services import audit, devices, sessions, users
 from app.services.errors import ServiceError
 from app.settings import Settings, default_data_dir
 from simulators.cli import add_simulate_parser
@@ -128,32 +128,107 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    import orjson
-
     from app import alerts
-    from app.trace import run_offline
+    from app.trace import RejectedRow, TraceRow, is_export, load_export, run_offline, scan_trace
 
-    if not args.offline:
-        _say("error: live replay to a server is not available yet; use --offline")
-        return 2
     path = Path(args.trace)
     if not path.is_file():
         _say(f"error: no trace file at {path}")
         return 2
-    rules = alerts.load_rules(args.rules, args.protocol) if args.rules else None
+    protocol, dose_at = args.protocol, args.dose_at
+    if is_export(path):  # an exported session brings its own protocol and dose time
+        record = load_export(path)
+        protocol = protocol or record["protocol"]
+        dose_at = dose_at if dose_at is not None else record.get("dose_at_s")
+    protocol = protocol or "spravato"
 
     def rejected(t_s: float, code: str, detail: str) -> None:
         _say(f"skipped row at t_s={t_s:g}: {code}: {detail}")
 
-    for event in run_offline(path, args.protocol, args.dose_at, rules, rejected):
-        if args.json:
-            sys.stdout.write(orjson.dumps(event).decode() + "\n")
-        else:
-            sys.stdout.write(
-                f"{event['t_s']:>9.0f} s  {event['event']:<12} {event['priority']:<6} "
-                f"{event['rule']:<20} {event['message']}\n"
-            )
-    sys.stdout.flush()
+    if args.offline:
+        rules = alerts.load_rules(args.rules, protocol) if args.rules else None
+        for event in run_offline(path, protocol, dose_at, rules, rejected):
+            _print_event(event, args.json)
+        sys.stdout.flush()
+        return 0
+    if args.rules:
+        _say("error: --rules applies to --offline; a server runs its own rule set")
+        return 2
+    rows = []
+    for row in scan_trace(path):
+        if isinstance(row, RejectedRow):
+            rejected(row.t_s, row.code, row.detail)
+        elif isinstance(row, TraceRow):
+            rows.append(row)
+    if not rows:
+        _say("error: the trace has no reading to send")
+        return 2
+    return _replay_live(args, rows, protocol, dose_at)
+
+
+def _print_event(event: dict[str, object], as_json: bool) -> None:
+    import orjson
+
+    if as_json:
+        sys.stdout.write(orjson.dumps(event).decode() + "\n")
+    else:
+        sys.stdout.write(
+            f"{event['t_s']:>9.0f} s  {event['event']!s:<12} {event['priority']!s:<6} "
+            f"{event['rule']!s:<20} {event['message']}\n"
+        )
+
+
+def _replay_live(
+    args: argparse.Namespace, rows: list[Any], protocol: str, dose_at: float | None
+) -> int:
+    from simulators.cli import password_from
+    from simulators.courses import SimReading
+    from simulators.replay import MAX_SPEED, replay_live
+
+    speed = MAX_SPEED if args.speed == "max" else float(args.speed)
+    if speed <= 0:
+        _say("error: --speed must be positive or max")
+        return 2
+    t0 = rows[0].t_s
+    readings = [SimReading(r.t_s - t0, r.sbp, r.dbp, r.map, r.hr, r.spo2) for r in rows]
+    report = asyncio.run(
+        replay_live(
+            args.url,
+            args.user,
+            password_from(args.password_env),
+            readings,
+            protocol,
+            None if dose_at is None else dose_at - t0,
+            speed,
+            chair=args.chair,
+            keep_open=args.keep_open,
+        )
+    )
+    _say(report.summary())
+    _say(f"alerts: GET {args.url.rstrip('/')}/api/alerts?session_id={report.session_id}")
+    return 0 if report.stats.errors == 0 else 1
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+
+    from app.main import rules_source
+    from app.services import export
+
+    rules_for = rules_source(settings)
+
+    async def work(db: AsyncSession) -> dict[str, object]:
+        session = await sessions.get_session(db, args.session)
+        rules = rules_for(session.protocol, {})
+        return await export.session_export(
+            db, args.session, {"name": rules.name, "version": rules.version}
+        )
+
+    record = _run_db(settings, work)
+    if args.format == "csv":
+        sys.stdout.write(export.export_csv(record))
+    else:
+        sys.stdout.write(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 
 
@@ -209,14 +284,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_device.set_defaults(handler=cmd_device_add)
     add_simulate_parser(sub)
 
-    replay = sub.add_parser("replay", help="replay a trace (offline: through the alert engine)")
-    replay.add_argument("trace", help="CSV trace: t_s,sbp,dbp,map,hr,spo2")
+    replay = sub.add_parser(
+        "replay",
+        help="replay a trace or an exported session: to a running server, or --offline",
+    )
+    replay.add_argument("trace", help="CSV trace (t_s,sbp,dbp,map,hr,spo2) or a JSON export")
     replay.add_argument("--offline", action="store_true", help="no server: run the engine here")
-    replay.add_argument("--json", action="store_true", help="one JSON alert event per line")
-    replay.add_argument("--protocol", choices=["spravato", "iv-ketamine"], default="spravato")
+    replay.add_argument("--json", action="store_true", help="offline: one JSON event per line")
+    replay.add_argument("--protocol", choices=["spravato", "iv-ketamine"])
     replay.add_argument("--dose-at", type=float, help="dose time in trace seconds")
-    replay.add_argument("--rules", help="a rule-set JSON file instead of the protocol defaults")
+    replay.add_argument("--rules", help="offline: a rule-set JSON file instead of the defaults")
+    replay.add_argument("--speed", default="max", help="live: times real time, or max (default)")
+    replay.add_argument("--url", default="http://127.0.0.1:8000", help="live: the server")
+    replay.add_argument("--user", default="admin", help="live: an admin login")
+    replay.add_argument(
+        "--password-env",
+        default="CHAIRSIDE_SIM_PASSWORD",
+        metavar="VAR",
+        help="live: variable holding the password (else a prompt or stdin)",
+    )
+    replay.add_argument("--chair", default="Replay", help="live: the chair to replay at")
+    replay.add_argument(
+        "--keep-open", action="store_true", help="live: leave the session open at the end"
+    )
     replay.set_defaults(handler=cmd_replay)
+
+    exp = sub.add_parser("export", help="print a session as JSON (default) or a CSV trace")
+    exp.add_argument("session", type=int, help="session id")
+    exp.add_argument("--format", choices=["json", "csv"], default="json")
+    exp.set_defaults(handler=cmd_export)
     return parser
 
 

@@ -52,6 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     runner = AlertRunner(app.state.sessionmaker, hub, app.state.rules_for)
     await runner.start()
     app.state.alert_runner = runner
+    app.state.loop = asyncio.get_running_loop()
     watchers = [asyncio.create_task(_close_revoked_devices(app), name="revocations")]
     try:
         yield
@@ -104,6 +105,10 @@ def rules_source(settings: Settings) -> Callable[[str, dict[str, Any]], engine.R
     return rules_for
 
 
+def _label(rules: engine.RuleSet) -> dict[str, str]:
+    return {"name": rules.name, "version": rules.version}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
@@ -113,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.rules_for = rules_source(settings)
+    app.state.rule_set_label = lambda protocol: _label(app.state.rules_for(protocol, {}))
     app.state.check_overrides = lambda protocol, overrides: app.state.rules_for(protocol, overrides)
     app.add_exception_handler(ServiceError, _service_error)
     for router in (health.router, auth.router, clinic.router, alerts.router, admin.router):

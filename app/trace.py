@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from app.alerts import (
 from app.wire import validate_vitals
 
 COLUMNS = ("t_s", "sbp", "dbp", "map", "hr", "spo2")
+EXPORT_FORMAT = "chairside-session/1"
 VITALS = COLUMNS[1:]
 
 OnReject = Callable[[float, str, str], None]
@@ -66,8 +68,30 @@ class GapRow:
     t_s: float
 
 
+def is_export(path: str | os.PathLike[str]) -> bool:
+    return str(path).lower().endswith(".json")
+
+
+def load_export(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A session exported by Chairside as JSON (``chairside export SESSION``)."""
+    with open(path, encoding="utf-8") as handle:
+        try:
+            record = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise TraceError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
+        raise TraceError(f"{path}: not a Chairside session export ({EXPORT_FORMAT})")
+    return record
+
+
 def scan_trace(path: str | os.PathLike[str]) -> Iterator[TraceRow | RejectedRow | GapRow]:
-    """Every row of the trace in order, each classified; TraceError if it is not a trace."""
+    """Every row of the trace (CSV, or a JSON session export) in order, each classified;
+    TraceError if it is not a trace."""
+    if is_export(path):
+        for reading in load_export(path)["readings"]:
+            cells = ["" if reading.get(v) is None else str(reading[v]) for v in VITALS]
+            yield _classify(float(reading["t_s"]), cells)
+        return
     with open(path, newline="", encoding="utf-8") as handle:
         rows = csv.reader(handle)
         header = next(rows, None)

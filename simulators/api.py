@@ -77,6 +77,7 @@ class ClinicAPI:
         protocol: str,
         patient_label: str,
         started_at: datetime | None = None,
+        engine_clock: str = "wall",
     ) -> int:
         """Start a session on the chair (dated back to ``started_at``), first ending one left
         open there."""
@@ -87,6 +88,8 @@ class ClinicAPI:
         }
         if started_at is not None:
             body["started_at"] = started_at.isoformat()
+        if engine_clock != "wall":
+            body["engine_clock"] = engine_clock
         response = await self.client.post("/api/sessions", json=body)
         if response.status_code == 409:
             still_open = _check(

@@ -69,7 +69,8 @@ def add_simulate_parser(subparsers: Any) -> None:
     sim.set_defaults(handler=cmd_simulate)
 
 
-def _password(env_name: str) -> str:
+def password_from(env_name: str) -> str:
+    """The password from the named environment variable, else a prompt or stdin."""
     from_env = os.environ.get(env_name)
     if from_env:
         return from_env
@@ -100,7 +101,7 @@ def cmd_simulate(args: argparse.Namespace, settings: object = None) -> int:
         return 2
     if args.write_traces is not None:
         write_traces(args, args.write_traces)
-    password = _password(args.password_env)
+    password = password_from(args.password_env)
 
     async def go() -> int:
         stop = asyncio.Event()

@@ -41,13 +41,13 @@ class SimReading:
     """One reading as the monitor sends it: seconds since session start, then whole vitals."""
 
     t_s: float
-    sbp: int | None = None
-    dbp: int | None = None
-    map: int | None = None
-    hr: int | None = None
-    spo2: int | None = None
+    sbp: float | None = None
+    dbp: float | None = None
+    map: float | None = None
+    hr: float | None = None
+    spo2: float | None = None
 
-    def vitals(self) -> dict[str, int]:
+    def vitals(self) -> dict[str, float]:
         values = {"sbp": self.sbp, "dbp": self.dbp, "map": self.map, "hr": self.hr}
         values["spo2"] = self.spo2
         return {name: value for name, value in values.items() if value is not None}
@@ -283,8 +283,10 @@ def outage_window(
     return dose_at_s + course.outage_s[0], dose_at_s + course.outage_s[1]
 
 
-def _cell(value: int | None) -> str:
-    return "" if value is None else str(value)
+def _cell(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def trace_rows(readings: Iterable[SimReading]) -> list[list[str]]:

@@ -129,6 +129,14 @@ class LiveServer:
             time.sleep(0.02)
         return self
 
+    def reload_alerts(self) -> None:
+        """After the test wiped the database: the server's alert engine forgets what it held."""
+        app = self._server.config.app if self._server is not None else None
+        if app is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(app.state.alert_runner.reload(), app.state.loop)
+        future.result(timeout=15)
+
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True

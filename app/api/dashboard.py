@@ -91,9 +91,8 @@ async def _send_snapshot(websocket: WebSocket, user: User, since: str | None) ->
             "chairs": [s.model_dump(mode="json") for s in statuses],
             "last_reading_id": newest,
             "rule_sets": {
-                protocol: {"name": rules.name, "version": rules.version}
+                protocol: websocket.app.state.rule_set_label(protocol)
                 for protocol in ("spravato", "iv-ketamine")
-                for rules in [websocket.app.state.rules_for(protocol, {})]
             },
             "alerts": [
                 alerts.alert_payload(a, names.get(a.acknowledged_by or -1)) for a in open_alerts

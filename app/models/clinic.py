@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base, utcnow
 
 PROTOCOLS = ("spravato", "iv-ketamine")
+# "wall": the alert engine's clock is the server's (live monitoring). "readings": it follows the
+# readings' own timestamps, so a recorded session replayed at any speed raises what it raised.
+ENGINE_CLOCKS = ("wall", "readings")
 
 
 class Chair(Base):
@@ -60,3 +63,4 @@ class TreatmentSession(Base):
     ended_at: Mapped[datetime | None]
     limit_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    engine_clock: Mapped[str] = mapped_column(String(8), default="wall", server_default="wall")

@@ -77,6 +77,11 @@ class SessionCreate(Strict):
         default=None,
         description="when the patient sat down, if the session is opened late; now when omitted",
     )
+    engine_clock: Literal["wall", "readings"] = Field(
+        default="wall",
+        description="'readings' makes the alert engine follow the readings' own timestamps "
+        "(for a replay of a recorded session); live monitoring uses 'wall'",
+    )
 
     @field_validator("started_at")
     @classmethod
@@ -118,6 +123,7 @@ class SessionRead(Read):
     dose_at: datetime | None
     ended_at: datetime | None
     limit_overrides: dict[str, Any]
+    engine_clock: Literal["wall", "readings"] = "wall"
 
 
 class ReadingRead(Read):

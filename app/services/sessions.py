@@ -17,7 +17,9 @@ from app.services import audit
 from app.services.errors import Conflict, InvalidInput, NotFound
 
 # Checks per-patient limit overrides for a protocol; raises InvalidInput naming the problem.
-OverridesCheck = Callable[[str, dict[str, Any]], None]
+OverridesCheck = Callable[[str, dict[str, Any]], object]
+# The rule set a session runs: its protocol's, with the patient's overrides.
+RulesFor = Callable[[str, dict[str, Any]], Any]
 DOSE_CLOCK_SKEW = timedelta(minutes=1)
 # A session opened late may be dated back this far (e.g. the monitor ran before the nurse
 # got to the screen, or a simulated clinic runs faster than real time).
@@ -53,6 +55,7 @@ async def start_session(
     actor: audit.Actor,
     check_overrides: OverridesCheck = _no_check,
     started_at: datetime | None = None,
+    engine_clock: str = "wall",
 ) -> TreatmentSession:
     """Open a session on a chair that has none open (dated back to ``started_at`` if given)."""
     now = utcnow()
@@ -77,6 +80,7 @@ async def start_session(
         limit_overrides=limit_overrides,
         started_by=actor.user_id,
         started_at=started_at or now,
+        engine_clock=engine_clock,
     )
     db.add(session)
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from fastapi import APIRouter, Request, status
+import orjson
+from fastapi import APIRouter, Request, Response, status
 
 from app.api.deps import ClinicianUser, NurseUser, SessionDep, actor_of
 from app.models import Reading, TreatmentSession
@@ -16,7 +18,7 @@ from app.models.schemas import (
     SessionCreate,
     SessionRead,
 )
-from app.services import chairs, sessions
+from app.services import chairs, export, sessions
 
 router = APIRouter(prefix="/api", tags=["clinic"])
 
@@ -59,6 +61,7 @@ async def create_session(
         actor_of(user),
         request.app.state.check_overrides,
         body.started_at,
+        body.engine_clock,
     )
     await db.commit()
     read = SessionRead.model_validate(session)
@@ -108,6 +111,28 @@ async def end_session(
     read = SessionRead.model_validate(session)
     await _announce(request, read)
     return read
+
+
+@router.get("/sessions/{session_id}/export", response_model=None)
+async def export_session(
+    session_id: int,
+    request: Request,
+    user: NurseUser,
+    db: SessionDep,
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    """Download the session: JSON (session, rule set, readings, alerts with history) or CSV
+    (the readings as a trace for `chairside replay`)."""
+    record = await export.session_export(
+        db,
+        session_id,
+        request.app.state.rule_set_label((await sessions.get_session(db, session_id)).protocol),
+    )
+    name = f"chairside-session-{session_id}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "csv":
+        return Response(export.export_csv(record), media_type="text/csv", headers=headers)
+    return Response(orjson.dumps(record), media_type="application/json", headers=headers)
 
 
 @router.get("/sessions/{session_id}/readings", response_model=list[ReadingRead])

@@ -1,0 +1,133 @@
+"""How one open session's inputs reach the alert engine, on one of two clocks.
+
+On the wall clock (live monitoring) the server's one-second ticker drives time-based rules.
+On the readings' clock (a replay of a recorded session) time is the readings' own timestamps:
+between two readings the engine gets a tick at every whole second, and the dose takes effect as
+that clock passes it, exactly as ``chairside replay --offline`` feeds a trace, so a replay at
+any speed raises what the offline run raises.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app import alerts as engine
+from app.wire import parse_ts
+
+
+def epoch(value: str | datetime | None) -> float | None:
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_ts(value)
+    return parsed.timestamp() if parsed else None
+
+
+def engine_reading(message: dict[str, Any]) -> engine.Reading:
+    t = epoch(message["ts"])
+    assert t is not None
+    return engine.Reading(
+        t=t,
+        sbp=message.get("sbp"),
+        dbp=message.get("dbp"),
+        map=message.get("map"),
+        hr=message.get("hr"),
+        spo2=message.get("spo2"),
+    )
+
+
+@dataclass(slots=True)
+class LiveSession:
+    """An open session's engine state, and where its feed stands."""
+
+    session_id: int
+    chair_id: int
+    state: engine.EngineState
+    readings_clock: bool = False
+    last_reading_id: int = 0
+    dirty: bool = False
+    pending_dose: float | None = None  # readings' clock: the dose, once that clock passes it
+    last_t: float | None = None  # readings' clock: the newest reading time fed
+
+    @property
+    def dose_known(self) -> bool:
+        state = self.state
+        return not (
+            state.dose_at is None and state.pending_dose is None and self.pending_dose is None
+        )
+
+    def step(self, item: engine.Input) -> list[engine.AlertEvent]:
+        self.state, events = engine.step(self.state, item)
+        self.dirty = True
+        return events
+
+    def tick(self, now: float) -> list[engine.AlertEvent]:
+        """The wall clock's tick; a session on the readings' clock ignores it."""
+        return [] if self.readings_clock or self.state.ended else self.step(engine.Tick(now))
+
+    def reading(self, reading: engine.Reading) -> list[engine.AlertEvent]:
+        if not self.readings_clock:
+            return self.step(reading)
+        events: list[engine.AlertEvent] = []
+        if self.last_t is not None:
+            second = math.floor(self.last_t) + 1
+            while second < reading.t:
+                events += self._dose_before(second)
+                events += self.step(engine.Tick(float(second)))
+                second += 1
+        events += self._dose_before(reading.t)
+        events += self.step(reading)
+        self.last_t = reading.t if self.last_t is None else max(self.last_t, reading.t)
+        return events
+
+    def dose(self, t: float) -> list[engine.AlertEvent]:
+        if self.readings_clock and (self.last_t is None or t >= self.last_t):
+            self.pending_dose = t
+            self.dirty = True
+            return []
+        return self.step(engine.DoseMarked(t))
+
+    def device(self, message: dict[str, Any], now: float) -> list[engine.AlertEvent]:
+        """A device connected, disconnected or had a reading rejected."""
+        if self.readings_clock:
+            now = self.last_t if self.last_t is not None else self.state.now
+        kind = message["type"]
+        if kind == "connected":
+            return self.step(engine.DeviceConnected(now))
+        if kind == "disconnected":
+            return self.step(engine.DeviceDisconnected(now))
+        return self.step(engine.ReadingRejected(now, str(message.get("code", ""))))
+
+    def _dose_before(self, t: float) -> list[engine.AlertEvent]:
+        if self.pending_dose is None or t <= self.pending_dose:
+            return []
+        dose, self.pending_dose = self.pending_dose, None
+        return self.step(engine.DoseMarked(dose))
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "engine": engine.state_to_dict(self.state),
+            "pending_dose": self.pending_dose,
+            "last_t": self.last_t,
+        }
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        session_id: int,
+        chair_id: int,
+        readings_clock: bool,
+        data: dict[str, Any],
+        last_reading_id: int,
+    ) -> LiveSession:
+        return cls(
+            session_id,
+            chair_id,
+            engine.state_from_dict(data["engine"]),
+            readings_clock,
+            last_reading_id,
+            pending_dose=data.get("pending_dose"),
+            last_t=data.get("last_t"),
+        )

@@ -1,0 +1,126 @@
+"""Storing the live alert engine: its events as alert rows, its state per open session, and
+the restore of every open session after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import alerts as engine
+from app.engine_feed import LiveSession, engine_reading
+from app.models import EngineSnapshot, Reading, TreatmentSession
+from app.models.base import utcnow
+from app.services import alerts as alert_store
+from app.services import audit
+from app.services.sessions import RulesFor
+
+
+@dataclass(slots=True)
+class AckRequest:
+    """A clinician's acknowledgement on its way through the engine."""
+
+    alert_id: int
+    actor: audit.Actor
+    note: str | None
+    done: asyncio.Future[dict[str, Any]] = field(repr=False)
+
+
+# Events of one batch, per session, each with the acknowledgement that caused it (if any).
+Outcome = dict[int, list[tuple[engine.AlertEvent, AckRequest | None]]]
+
+
+async def store_outcome(
+    db: AsyncSession, changed: list[LiveSession], events: Outcome
+) -> list[dict[str, Any]]:
+    """Add the events and each changed session's state to the caller's transaction; returns
+    the dashboard messages to publish once it commits."""
+    rows: list[tuple[Any, str]] = []
+    for live in changed:
+        for event, ack in events.get(live.session_id, []):
+            acked = ack is not None and event.event == "acknowledged"
+            user_id = ack.actor.user_id if acked and ack is not None else None
+            row = await alert_store.apply_event(db, live.session_id, live.chair_id, event, user_id)
+            if acked and ack is not None:
+                detail = {"note": ack.note, "rule": row.rule, "session_id": live.session_id}
+                audit.record(db, ack.actor, "alert.acknowledge", "alert", row.id, detail)
+            rows.append((row, event.event))
+        await save_state(db, live)
+    names = await alert_store.user_names(
+        db, {r.acknowledged_by for r, _ in rows if r.acknowledged_by}
+    )
+    return [
+        {
+            "type": "alert",
+            "alert": alert_store.alert_payload(row, names.get(row.acknowledged_by or -1), name),
+        }
+        for row, name in rows
+    ]
+
+
+async def save_state(db: AsyncSession, live: LiveSession) -> None:
+    if live.state.ended:
+        await db.execute(delete(EngineSnapshot).where(EngineSnapshot.session_id == live.session_id))
+        return
+    snapshot = await db.get(EngineSnapshot, live.session_id)
+    data = live.to_snapshot()
+    if snapshot is None:
+        db.add(
+            EngineSnapshot(
+                session_id=live.session_id,
+                state=data,
+                last_reading_id=live.last_reading_id,
+                updated_at=utcnow(),
+            )
+        )
+    else:
+        snapshot.state = data
+        snapshot.last_reading_id = live.last_reading_id
+        snapshot.updated_at = utcnow()
+
+
+async def restore_sessions(
+    db: AsyncSession, rules_for: RulesFor
+) -> tuple[dict[int, LiveSession], dict[int, list[engine.AlertEvent]]]:
+    """Every open session's engine as stored, then fed the readings stored after it; with the
+    events those readings cause (none of them was stored: events and state go together)."""
+    sessions = await db.scalars(select(TreatmentSession).where(TreatmentSession.ended_at.is_(None)))
+    restored: dict[int, LiveSession] = {}
+    replayed: dict[int, list[engine.AlertEvent]] = {}
+    for session in sessions:
+        live = await _stored_or_new(db, session, rules_for)
+        events: list[engine.AlertEvent] = []
+        if session.dose_at and not live.dose_known:
+            events += live.dose(session.dose_at.timestamp())
+        rows = await db.execute(
+            select(Reading.__table__)
+            .where(Reading.session_id == session.id, Reading.id > live.last_reading_id)
+            .order_by(Reading.id)
+        )
+        for row in rows.mappings():
+            events += live.reading(engine_reading({**row, "ts": row["measured_at"]}))
+            live.last_reading_id = row["id"]
+        restored[session.id] = live
+        replayed[session.id] = events
+    return restored, replayed
+
+
+async def _stored_or_new(
+    db: AsyncSession, session: TreatmentSession, rules_for: RulesFor
+) -> LiveSession:
+    readings_clock = session.engine_clock == "readings"
+    snapshot = await db.get(EngineSnapshot, session.id)
+    if snapshot is not None:
+        return LiveSession.from_snapshot(
+            session.id, session.chair_id, readings_clock, snapshot.state, snapshot.last_reading_id
+        )
+    setup = engine.SessionSetup(
+        protocol=session.protocol,
+        started_at=session.started_at.timestamp(),
+        dose_at=None,
+        rules=rules_for(session.protocol, session.limit_overrides or {}),
+    )
+    return LiveSession(session.id, session.chair_id, engine.new_state(setup), readings_clock)
