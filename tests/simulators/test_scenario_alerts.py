@@ -1,0 +1,91 @@
+"""Each simulated clinical course raises the alerts CLINICAL.md expects of it, through the same
+engine and trace path as ``chairside replay --offline`` (several seeds, both protocols)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.trace import run_offline
+from simulators.clinic import plan_chair
+
+SEEDS = (1, 2, 3)
+PROTOCOLS = ("spravato", "iv-ketamine")
+DURATION_S = 150 * 60.0
+
+
+def alerts_of(tmp_path: Path, scenario: str, protocol: str, seed: int) -> list[dict]:
+    from simulators.courses import write_trace_csv
+
+    plan = plan_chair(1, seed, scenario, DURATION_S, protocol)
+    path = tmp_path / f"{scenario}-{protocol}-{seed}.csv"
+    write_trace_csv(plan.readings, path)
+    return [e for e in run_offline(path, protocol, plan.dose_at_s) if e["event"] == "raised"]
+
+
+def raised(events: list[dict], priority: str | None = None, kind: str = "physiological") -> set:
+    return {
+        e["rule"]
+        for e in events
+        if e["kind"] == kind and (priority is None or e["priority"] == priority)
+    }
+
+
+@pytest.fixture(params=[(p, s) for p in PROTOCOLS for s in SEEDS], ids=lambda v: f"{v[0]}-{v[1]}")
+def course(request: pytest.FixtureRequest, tmp_path: Path):
+    protocol, seed = request.param
+    return lambda scenario: alerts_of(tmp_path, scenario, protocol, seed)
+
+
+def test_typical_course_raises_no_physiological_alert(course) -> None:
+    # A rise of +10-25 systolic is the expected response: no alarm for it.
+    assert raised(course("typical")) == set()
+
+
+def test_artefacts_raise_nothing(course) -> None:
+    # A few seconds of a wild SpO2 or HR value and one failed cuff cycle are not events.
+    events = course("artefacts")
+    assert raised(events) == set()
+    assert raised(events, kind="technical") == set()
+
+
+def test_marked_rise_raises_medium_alerts_and_no_high(course) -> None:
+    events = course("marked-rise")
+    assert raised(events, "medium") & {"sbp_high", "sbp_rise"}
+    assert raised(events, "high") == set()
+
+
+def test_hypertensive_response_raises_the_high_sbp_alert(course) -> None:
+    assert "sbp_critical" in raised(course("hypertensive"), "high")
+
+
+def test_tachycardia_raises_hr_high_but_not_the_critical_rate(course) -> None:
+    events = course("tachycardia")
+    assert "hr_high" in raised(events, "medium")
+    assert "hr_critical_high" not in raised(events)
+
+
+def test_vasovagal_course_raises_low_heart_rate_and_low_pressure(course) -> None:
+    assert {"hr_low", "sbp_low"} <= raised(course("bradycardia"), "medium")
+
+
+def test_desaturation_raises_the_spo2_alerts(course) -> None:
+    assert "spo2_critical" in raised(course("desaturation"), "high")
+
+
+def test_elevated_predose_bp_raises_its_advisory_at_the_dose(course) -> None:
+    events = course("elevated-predose")
+    assert "predose_bp_elevated" in raised(events, kind="advisory")
+    assert raised(events, "high") == set()
+
+
+def test_no_predose_bp_raises_its_advisory(course) -> None:
+    assert "predose_bp_missing" in raised(course("no-predose"), kind="advisory")
+
+
+def test_no_course_alarms_without_reason_on_a_technical_rule(course) -> None:
+    # Every course sends 1 Hz oximetry and timely cuff cycles (recorded offline, without the
+    # outage): no-data and overdue-BP alerts would be noise here.
+    for scenario in ("typical", "hypertensive", "desaturation", "disconnect"):
+        assert raised(course(scenario), kind="technical") == set(), scenario
