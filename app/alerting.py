@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +25,16 @@ from app import engine_store
 from app.engine_feed import LiveSession, engine_reading, epoch
 from app.engine_store import AckRequest, Outcome
 from app.hub import RESYNC, Hub
+from app.lease import RedisLease
 from app.models import Reading
 from app.services import alerts as alert_store
 from app.services import audit
-from app.services.errors import Conflict, Unavailable
+from app.services.errors import Conflict, NotFound, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
+ACK_REQUESTS, ACK_RESULTS = "alert-acks", "alert-ack-results"
+REMOTE_ACK_TIMEOUT_S = 10.0
+LEAD, FOLLOW = object(), object()
 RulesFor = Callable[[str, dict[str, Any]], engine.RuleSet]
 SNAPSHOT_EVERY_S = 15.0
 
@@ -42,6 +47,7 @@ class AlertRunner:
         rules_for: RulesFor,
         clock: Callable[[], float] = time.time,
         tick_s: float = 1.0,
+        lease: RedisLease | None = None,
     ) -> None:
         self._db = sessionmaker
         self._hub = hub
@@ -52,6 +58,10 @@ class AlertRunner:
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
+        # Without a lease this process is the only one: it always runs the engine.
+        self._lease = lease
+        self.leading = lease is None
+        self._remote_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -61,15 +71,22 @@ class AlertRunner:
             asyncio.create_task(self._tick(), name="alerts-tick"),
         ]
         await self._subscribed.wait()
-        await self._restore()
+        if self.leading:
+            await self._restore()
+        else:
+            self._tasks.append(asyncio.create_task(self._campaign(), name="alerts-lease"))
         self._tasks.append(asyncio.create_task(self._work(), name="alerts-work"))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._persist({}, snapshot_all=True)
+        if self.leading:
+            with contextlib.suppress(Exception):
+                await self._persist({}, snapshot_all=True)
+        if self._lease is not None:
+            with contextlib.suppress(Exception):
+                await self._lease.release()
 
     async def reload(self) -> None:
         """Forget what is in memory and restore every open session from the database (after
@@ -81,17 +98,61 @@ class AlertRunner:
     async def acknowledge(
         self, alert_id: int, actor: audit.Actor, note: str | None
     ) -> dict[str, Any]:
-        """Acknowledge through the engine; returns the alert as the dashboard sees it."""
+        """Acknowledge through the engine (this worker's, or the leading worker's through the
+        hub); returns the alert as the dashboard sees it."""
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        await self._inbox.put(AckRequest(alert_id, actor, note, done))
-        return await done
+        if self.leading:
+            await self._inbox.put(AckRequest(alert_id, actor, note, done))
+            return await done
+        request_id = secrets.token_hex(8)
+        self._remote_acks[request_id] = done
+        try:
+            await self._hub.publish(
+                ACK_REQUESTS,
+                {
+                    "type": "ack-request",
+                    "request_id": request_id,
+                    "alert_id": alert_id,
+                    "actor": {"name": actor.name, "user_id": actor.user_id, "role": actor.role},
+                    "note": note,
+                },
+            )
+            async with asyncio.timeout(REMOTE_ACK_TIMEOUT_S):
+                return await done
+        except TimeoutError:
+            raise Unavailable("no worker running the alert engine answered; try again") from None
+        finally:
+            self._remote_acks.pop(request_id, None)
+
+    # -- leadership (several workers) ------------------------------------------------------
+
+    async def _campaign(self) -> None:
+        """Hold the lease while alive; take over (restoring from the database) when it is free."""
+        assert self._lease is not None
+        while True:
+            try:
+                held = await (self._lease.renew() if self.leading else self._lease.acquire())
+            except Exception:
+                log.exception("alert engine lease check failed")
+                held = False
+            if held != self.leading:
+                log.info("this worker %s the alert engine", "runs" if held else "no longer runs")
+                await self._inbox.put(LEAD if held else FOLLOW)
+                self.leading = held
+            await asyncio.sleep(self._lease.renew_every_s)
 
     # -- inputs ----------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        async with self._hub.subscribe("readings", "sessions", "devices", maxsize=100_000) as sub:
+        topics = ("readings", "sessions", "devices", ACK_REQUESTS, ACK_RESULTS)
+        async with self._hub.subscribe(*topics, maxsize=100_000) as sub:
             self._subscribed.set()
             async for message in sub:
+                if message.get("type") == "ack-result":
+                    waiting = self._remote_acks.get(message["request_id"])
+                    if waiting is not None and not waiting.done():
+                        _settle(waiting, message)
+                    continue
                 await self._inbox.put(message)
         # Fell behind (never expected): rebuild from the database rather than miss a reading.
         log.error("alert runner fell behind the hub; restoring from the database")
@@ -117,9 +178,20 @@ class AlertRunner:
                     continue
                 if isinstance(item, asyncio.Future):  # reload(): what came before is moot
                     events.clear()
-                    await self._restore()
+                    if self.leading:
+                        await self._restore()
                     item.set_result(None)
                     continue
+                if item is LEAD:
+                    await self._restore()
+                    continue
+                if item is FOLLOW:
+                    self._live = {}
+                    continue
+                if not self.leading:
+                    continue  # another worker runs the engine
+                if isinstance(item, dict) and item.get("type") == "ack-request":
+                    item = self._remote_request(item)
                 try:
                     if isinstance(item, AckRequest):
                         acks.append(item)
@@ -176,6 +248,26 @@ class AlertRunner:
             target = self._for_chair(item["chair_id"])
             if target is not None:
                 record(target, target.device(item, self._clock()))
+
+    def _remote_request(self, message: dict[str, Any]) -> AckRequest:
+        """An acknowledgement forwarded by another worker; its outcome goes back by the hub."""
+        done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        request_id = message["request_id"]
+
+        def reply(result: asyncio.Future[dict[str, Any]]) -> None:
+            answer: dict[str, Any] = {"type": "ack-result", "request_id": request_id}
+            error = result.exception()
+            if error is None:
+                answer |= {"ok": True, "alert": result.result()}
+            else:
+                status = error.status_code if isinstance(error, ServiceError) else 503
+                answer |= {"ok": False, "status": status, "detail": str(error)}
+            task = asyncio.create_task(self._hub.publish(ACK_RESULTS, answer))
+            self._tasks.append(task)
+
+        done.add_done_callback(reply)
+        actor = audit.Actor(**message["actor"])
+        return AckRequest(message["alert_id"], actor, message.get("note"), done)
 
     async def _apply_ack(self, ack: AckRequest, out: Outcome) -> None:
         async with self._db() as db:
@@ -273,3 +365,12 @@ class AlertRunner:
         for message in await self._persist(events, snapshot_all=True):
             await self._hub.publish("alerts", message)
         log.info("alert engine restored %d open sessions", len(self._live))
+
+
+def _settle(waiting: asyncio.Future[dict[str, Any]], result: dict[str, Any]) -> None:
+    """Complete a forwarded acknowledgement with the leading worker's answer."""
+    if result.get("ok"):
+        waiting.set_result(result["alert"])
+        return
+    kinds: dict[int, type[ServiceError]] = {404: NotFound, 409: Conflict}
+    waiting.set_exception(kinds.get(result.get("status", 503), Unavailable)(result["detail"]))

@@ -171,5 +171,5 @@ class RedisHub:
                 await asyncio.sleep(1)
 
 
-def create_hub(redis_url: str | None) -> Hub:
-    return RedisHub(redis_url) if redis_url else MemoryHub()
+def create_hub(redis_url: str | None, prefix: str = "chairside:") -> Hub:
+    return RedisHub(redis_url, prefix) if redis_url else MemoryHub()

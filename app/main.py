@@ -19,6 +19,7 @@ from app.api import dashboard, ingest
 from app.api.routes import admin, alerts, auth, clinic, frontend, health
 from app.db import create_engine, create_sessionmaker
 from app.hub import create_hub
+from app.lease import RedisLease
 from app.services.errors import InvalidInput, ServiceError
 from app.services.readings import ReadingWriter
 from app.settings import Settings
@@ -40,7 +41,7 @@ async def _close_revoked_devices(app: FastAPI) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = create_engine(settings)
-    hub = create_hub(settings.redis_url)
+    hub = create_hub(settings.redis_url, settings.redis_prefix)
     await hub.start()
     writer = ReadingWriter(engine, hub, settings.ingest_max_batch)
     await writer.start()
@@ -49,7 +50,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.hub = hub
     app.state.writer = writer
     app.state.ingest_connections = ingest.IngestConnections()
-    runner = AlertRunner(app.state.sessionmaker, hub, app.state.rules_for)
+    # With Redis, several workers share the hub; one of them (the lease holder) runs alerting.
+    lease = (
+        RedisLease(settings.redis_url, settings.redis_prefix + "alert-engine")
+        if settings.redis_url
+        else None
+    )
+    runner = AlertRunner(app.state.sessionmaker, hub, app.state.rules_for, lease=lease)
     await runner.start()
     app.state.alert_runner = runner
     app.state.loop = asyncio.get_running_loop()

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     workers: int = 1
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     redis_url: str | None = None
+    # Keys and channels in Redis start with this (several clinics may share one Redis).
+    redis_prefix: str = "chairside:"
     # Origins allowed to open the dashboard websocket besides the server's own.
     allowed_origins: list[str] = Field(default_factory=list)
     cookie_secure: bool = False

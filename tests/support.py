@@ -103,6 +103,11 @@ class LiveServer:
         self._thread: threading.Thread | None = None
 
     @property
+    def app(self) -> Any:
+        assert self._server is not None, "server not running"
+        return self._server.config.app
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
