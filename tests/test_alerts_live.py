@@ -107,3 +107,27 @@ async def test_rising_bp_alert_is_stored_shown_acknowledged_audited_and_survives
         await nurse.aclose()
     finally:
         server.stop()
+
+
+async def test_per_patient_limits_are_checked_against_bounds_and_change_what_alarms(
+    clinic: Clinic, nurse: httpx.AsyncClient, clinician: httpx.AsyncClient
+) -> None:
+    token, _, chair_id = await clinic.add_device("Chair L")
+    session_id = await start_session(nurse, chair_id)
+    url = f"/api/sessions/{session_id}/limits"
+    unknown = await clinician.put(url, json={"limit_overrides": {"sbp_hgih": {"threshold": 170}}})
+    assert unknown.status_code == 422 and "sbp_hgih" in unknown.json()["detail"]
+    absurd = await clinician.put(url, json={"limit_overrides": {"sbp_high": {"threshold": 290}}})
+    assert absurd.status_code == 422 and "sbp_high" in absurd.json()["detail"]
+    assert (await nurse.get(f"/api/sessions/{session_id}")).json()["limit_overrides"] == {}
+    # This patient runs high at baseline: the clinician raises the SBP limit to 170.
+    ok = await clinician.put(url, json={"limit_overrides": {"sbp_high": {"threshold": 170}}})
+    assert ok.status_code == 200
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        now = datetime.now(UTC)
+        await device.reading(seq=1, ts=iso(now), sbp=165, dbp=88, map=114)
+        await device.reading(seq=2, ts=iso(now + timedelta(seconds=1)), sbp=174, dbp=90, map=118)
+    alert = await wait_for_alert(nurse, session_id, "sbp_high")
+    # 165 no longer alarms; 174 does, and the message names the patient's limit.
+    assert alert["value"] == 174 and "170" in alert["message"]
