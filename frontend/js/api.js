@@ -64,8 +64,11 @@ export const markDose = (sessionId) => request("POST", `/api/sessions/${sessionI
 export const endSession = (sessionId) => request("POST", `/api/sessions/${sessionId}/end`);
 export const setLimits = (sessionId, overrides) =>
   request("PUT", `/api/sessions/${sessionId}/limits`, { limit_overrides: overrides });
-export const sessionReadings = (sessionId, start, end) =>
-  request("GET", `/api/sessions/${sessionId}/readings${q({ start, end })}`);
+export const sessionReadings = (sessionId, start, end, limit) =>
+  request("GET", `/api/sessions/${sessionId}/readings${q({ start, end, limit })}`);
+export const listSessions = (params) => request("GET", `/api/sessions${q(params)}`);
+export const getSession = (sessionId) => request("GET", `/api/sessions/${sessionId}`);
 export const acknowledgeAlert = (alertId, note) =>
   request("POST", `/api/alerts/${alertId}/ack`, { note: note || null });
 export const listAlerts = (params) => request("GET", `/api/alerts${q(params)}`);
+export const alertHistory = (alertId) => request("GET", `/api/alerts/${alertId}/history`);

@@ -8,10 +8,22 @@ const PATTERNS = {
   low: { freq: 520, pulse: 0.2, gaps: [0.2], repeat: 0 },
 };
 const NOT_LIVE_REPEAT_S = 20;
+export const SILENCE_MS = 2 * 60 * 1000;
+const RANK = { high: 3, medium: 2, low: 1 };
+const rank = (priority) => RANK[priority] || 0;
 
 export class AlarmSound {
-  constructor(button) {
+  constructor(button, silenceButton) {
     this.button = button;
+    this.silenceButton = silenceButton || null;
+    // "Silence 2 min" pauses the tone only (alerts stay on screen). It ends after 2 min, or at
+    // once when a new alert of the silenced priority or higher arrives, or NOT LIVE begins.
+    this.silencedUntil = 0;
+    this.silencedLevel = null;
+    this.silencedIds = new Set();
+    this.silencedNotLive = false;
+    this.active = [];
+    this.tones = 0; // tones started on this screen (tests read it)
     this.context = null;
     this.wanted = true; // the user has not switched sound off
     this.level = null; // highest unacknowledged priority
@@ -19,6 +31,28 @@ export class AlarmSound {
     this.notLive = false;
     this.lowSeen = new Set();
     button.addEventListener("click", () => this.toggle());
+    if (this.silenceButton) {
+      this.silenceButton.addEventListener("click", () => (this.silenced ? this.resume() : this.silence()));
+    }
+    this.#show();
+  }
+
+  get silenced() {
+    return this.silencedUntil > performance.now();
+  }
+
+  /** Pause the alarm tone for `ms` (audio only: every alert stays displayed). */
+  silence(ms = SILENCE_MS) {
+    this.silencedUntil = performance.now() + ms;
+    this.silencedLevel = this.level;
+    this.silencedIds = new Set(this.active.map((a) => a.id));
+    this.silencedNotLive = this.notLive;
+    this.#show();
+  }
+
+  resume() {
+    this.silencedUntil = 0;
+    this.lastPlayed = 0; // the tone comes back at once
     this.#show();
   }
 
@@ -42,18 +76,28 @@ export class AlarmSound {
   toggle() {
     if (this.on) {
       this.wanted = false;
+      this.silencedUntil = 0;
       this.#show();
     } else this.enable();
   }
 
-  /** @param {{level: string|null, notLive: boolean, newLowIds: number[]}} state */
+  /**
+   * @param {{level: string|null, notLive: boolean, newLowIds: number[],
+   *   active?: {id: number, priority: string}[]}} state  active: the unacknowledged alerts
+   */
   update(state) {
-    this.#show();
     const nowS = performance.now() / 1000;
     const changed = state.level !== this.level || state.notLive !== this.notLive;
     this.level = state.level;
     this.notLive = state.notLive;
+    this.active = state.active || [];
+    if (this.silenced && this.#silenceBroken()) this.resume();
+    this.#show();
     if (!this.on) return;
+    if (this.silenced) {
+      for (const id of state.newLowIds) this.lowSeen.add(id);
+      return;
+    }
     if (this.level === "high" || this.level === "medium") {
       const repeat = PATTERNS[this.level].repeat;
       if (changed || nowS - this.lastPlayed >= repeat) this.#play(this.level, nowS);
@@ -65,8 +109,16 @@ export class AlarmSound {
     if (fresh.length && this.level !== "high" && this.level !== "medium") this.#play("low", nowS);
   }
 
+  /** A new alert at the silenced priority or above, a higher level, or a new NOT LIVE. */
+  #silenceBroken() {
+    const floor = Math.max(1, rank(this.silencedLevel));
+    const fresh = this.active.some((a) => !this.silencedIds.has(a.id) && rank(a.priority) >= floor);
+    return fresh || rank(this.level) > rank(this.silencedLevel) || (this.notLive && !this.silencedNotLive);
+  }
+
   #play(priority, nowS) {
     this.lastPlayed = nowS;
+    this.tones += 1;
     const p = PATTERNS[priority];
     const ctx = this.context;
     let t = ctx.currentTime + 0.02;
@@ -92,5 +144,20 @@ export class AlarmSound {
     this.button.dataset.sound = on ? "on" : "off";
     this.button.textContent = on ? "♪ Sound on" : "✕ Sound off — click to enable";
     this.button.title = on ? "Click to switch alarm sound off" : "Browsers keep sound off until you click";
+    const b = this.silenceButton;
+    if (!b) return;
+    b.hidden = !on;
+    const left = this.silencedUntil - performance.now();
+    const silenced = on && left > 0;
+    b.dataset.silenced = String(silenced);
+    b.setAttribute("aria-pressed", String(silenced));
+    if (silenced) {
+      const s = Math.ceil(left / 1000);
+      b.textContent = `⊘ Tone silenced ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} — resume`;
+      b.title = "Alarm tone paused on this screen; alerts stay shown. A new alert brings it back.";
+    } else {
+      b.textContent = "⊘ Silence 2 min";
+      b.title = "Pause the alarm tone on this screen for 2 minutes (alerts stay shown)";
+    }
   }
 }

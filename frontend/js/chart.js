@@ -31,14 +31,16 @@ function plotly() {
 export class TrendChart {
   /**
    * @param {HTMLElement} element
-   * @param {{windowMs: number|null, interactive: boolean, now: () => number}} options
+   * @param {{windowMs: number|null, interactive: boolean, now: () => number, xRange?: number[]}} options
    *   windowMs null: show everything (the detail view); else a sliding window (tiles).
+   *   xRange [t0, t1]: a fixed time axis that fills in (the replay's whole-session chart).
    */
   constructor(element, options) {
     this.element = element;
     this.windowMs = options.windowMs;
     this.interactive = options.interactive;
     this.now = options.now;
+    this.xRange = options.xRange || null;
     this.points = { sbp: [], dbp: [], hr: [], spo2: [] }; // [t, value], time order
     this.pending = { sbp: [], dbp: [], hr: [], spo2: [] };
     this.lastPulseOxPlot = 0;
@@ -46,6 +48,14 @@ export class TrendChart {
     this.needsRebuild = true;
     this.drawn = false;
     this.lastRangeAt = 0;
+    // The box changes size without a window resize (an alert strip appears in a tile, the
+    // grid reflows): fit the figure again, or it spills over the tile's footer.
+    if (typeof ResizeObserver !== "undefined") {
+      this.resizer = new ResizeObserver(() => {
+        if (this.drawn && this.element.isConnected && this.element.clientHeight) plotly().Plots.resize(this.element);
+      });
+      this.resizer.observe(element);
+    }
   }
 
   setLimits(limits) {
@@ -189,11 +199,13 @@ export class TrendChart {
       layout.xaxis.fixedrange = true;
     } else {
       layout.xaxis.rangeslider = { visible: true, thickness: 0.06, bgcolor: "#111827" };
+      if (this.xRange) layout.xaxis.range = this.xRange.map((t) => new Date(t));
     }
     return layout;
   }
 
   destroy() {
+    if (this.resizer) this.resizer.disconnect();
     const Plotly = plotly();
     if (Plotly && this.drawn) Plotly.purge(this.element);
   }

@@ -60,3 +60,17 @@ export function doseTimer(session, now) {
   if (min < 100) return { text: `${head} · discharge review at 100 min (in ${inTime(100)})`, due: false };
   return { text: `${head} · discharge review due`, due: true };
 }
+
+/** "Tue 25 Nov 2025, 11:02": a session's date where a day matters (replay). */
+export function formatDate(t) {
+  return new Date(t).toLocaleString([], { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+/** 1:05:09 or 5:09: a position on a replay's clock. */
+export function formatHms(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}

@@ -6,9 +6,11 @@ import { AlarmSound } from "./audio.js";
 import { Connection } from "./connection.js";
 import { DetailView } from "./detail.js";
 import { formatDuration } from "./format.js";
+import { ReplayView } from "./replay.js";
 import { SessionControls } from "./session.js";
 import { Store, priorityRank } from "./store.js";
 import { ChairTile } from "./tile.js";
+import { keepScreenAwake } from "./wakelock.js";
 
 const $ = (id) => document.getElementById(id);
 const MIN_TILE_WIDTH = 290;
@@ -26,6 +28,10 @@ class Clinic {
     const canAck = () => ["clinician", "admin"].includes((this.store.user || {}).role);
     this.alertList = new AlertList(this.store, { list: $("alert-list"), empty: $("alerts-empty"), count: $("alert-count"), canAcknowledge: canAck });
     this.detail = new DetailView($("detail-view"), this.store, this.controls, { canSetLimits: canAck });
+    this.replay = new ReplayView($("replay-view"), {
+      chairNames: () => new Map([...this.store.chairs.values()].map((c) => [c.id, c.name])),
+      headerLink: $("replay-link"),
+    });
     this.connection = new Connection({
       onMessage: (m) => this.#dispatch(m),
       onLiveChange: () => this.#renderLive(),
@@ -206,15 +212,19 @@ class Clinic {
     this.#renderSound();
   }
 
+  /** Only live alerts reach the alarm tone; a replay has its own store and never sounds. */
   #renderSound() {
     let level = null;
     const lows = [];
+    const active = [];
     for (const a of this.store.alerts.values()) {
       if (a.state !== "active") continue;
       if (priorityRank(a.priority) > priorityRank(level)) level = a.priority;
       if (a.priority === "low") lows.push(a.id);
+      active.push({ id: a.id, priority: a.priority });
     }
-    this.sound.update({ level, notLive: !this.connection.live, newLowIds: lows });
+    this.sound.update({ level, notLive: !this.connection.live, newLowIds: lows, active });
+    this.replay.renderLive(active.length);
   }
 
   #renderLive() {
@@ -241,6 +251,16 @@ class Clinic {
   }
 
   #route() {
+    const replay = /^#replay(?:\/(\d+))?$/.exec(location.hash);
+    if (replay) {
+      if (this.detail.openChairId !== null) this.detail.close();
+      this.replay.show(replay[1] ? Number(replay[1]) : null);
+      return;
+    }
+    if (this.replay.isOpen) {
+      this.replay.close();
+      for (const tile of this.tiles.values()) tile.chart.needsRebuild = true;
+    }
     const match = /^#chair\/(\d+)$/.exec(location.hash);
     if (match) {
       const id = Number(match[1]);
@@ -250,21 +270,6 @@ class Clinic {
       for (const tile of this.tiles.values()) tile.chart.needsRebuild = true; // sizes may have changed
     }
   }
-}
-
-async function keepScreenAwake() {
-  if (!("wakeLock" in navigator)) return;
-  const request = async () => {
-    try {
-      await navigator.wakeLock.request("screen");
-    } catch (err) {
-      console.info("screen wake lock not granted", err.message);
-    }
-  };
-  await request();
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") request();
-  });
 }
 
 function showLogin(sound) {
@@ -305,11 +310,11 @@ function showClinic(user, sound) {
     location.reload();
   });
   clinic.start();
-  keepScreenAwake();
+  keepScreenAwake($("wake-lock"));
 }
 
 async function boot() {
-  const sound = new AlarmSound($("sound-toggle"));
+  const sound = new AlarmSound($("sound-toggle"), $("silence"));
   // Any click on the page counts as permission for sound (browsers need one).
   document.addEventListener("pointerdown", (event) => {
     if (event.target.closest("#sound-toggle")) return; // that button decides for itself

@@ -37,7 +37,11 @@ export class ChairTile {
     this.chairId = chair.id;
     this.store = store;
     this.actions = actions;
-    this.name = el("button", { class: "chair-name", type: "button", title: "Open this chair's session", onclick: () => actions.openDetail(this.chairId) });
+    // A replay tile (actions.replay) shows recorded data: no controls, never says "live".
+    this.replay = !!actions.replay;
+    this.name = this.replay
+      ? el("span", { class: "chair-name" })
+      : el("button", { class: "chair-name", type: "button", title: "Open this chair's session", onclick: () => actions.openDetail(this.chairId) });
     this.patient = el("span", { class: "patient" });
     this.protocol = el("span", { class: "protocol" });
     this.alert = el("div", { class: "tile-alert", hidden: true });
@@ -143,7 +147,7 @@ export class ChairTile {
       text = `⚠ Monitor silent ${formatDuration(now - last)}`;
       state = session ? "silent" : "idle";
     } else {
-      text = "Monitor live";
+      text = this.replay ? "Monitor sending (recorded)" : "Monitor live";
     }
     this.monitor.textContent = text;
     this.element.dataset.monitor = state;
@@ -168,7 +172,9 @@ export class ChairTile {
   }
 
   #renderAction(session) {
-    if (!session) {
+    if (this.replay) {
+      this.action.hidden = true;
+    } else if (!session) {
       this.action.hidden = false;
       this.action.textContent = "Start session";
     } else if (!session.dose_at) {
