@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import AlertEvent as EngineEvent
 from app.models import Alert, AlertEvent, User
-from app.services.errors import InvalidInput, NotFound
+from app.services.errors import NotFound, check_time_range
 
 # What each engine event does to the alert's state.
 NEXT_STATE = {
@@ -103,9 +103,7 @@ async def list_alerts(
     limit: int = 500,
 ) -> list[Alert]:
     """Alerts, most severe and newest first; ``active`` means not yet resolved."""
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-11-24T10:00:00Z)")
+    check_time_range(start, end)
     query = select(Alert).order_by(Alert.raised_at.desc(), Alert.id.desc()).limit(limit)
     if active is True:
         query = query.where(Alert.state != "resolved")

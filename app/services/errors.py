@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ServiceError(Exception):
     status_code = 400
@@ -30,3 +32,12 @@ class InvalidInput(ServiceError):
 class Unavailable(ServiceError):
     status_code = 503
     code = "unavailable"
+
+
+def check_time_range(start: datetime | None, end: datetime | None) -> None:
+    """A query's time range: both ends with a zone, the end after the start."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-11-24T10:00:00Z)")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("end must be after start")

@@ -14,7 +14,7 @@ from app.models import Chair, Reading, TreatmentSession
 from app.models.base import utcnow
 from app.models.clinic import PROTOCOLS
 from app.services import audit
-from app.services.errors import Conflict, InvalidInput, NotFound
+from app.services.errors import Conflict, InvalidInput, NotFound, check_time_range
 
 # Checks per-patient limit overrides for a protocol; raises InvalidInput naming the problem.
 OverridesCheck = Callable[[str, dict[str, Any]], object]
@@ -169,11 +169,7 @@ async def session_readings(
 ) -> list[Reading]:
     """A session's readings in measurement order, optionally within [start, end)."""
     await get_session(db, session_id)
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-11-24T10:00:00Z)")
-    if start is not None and end is not None and end <= start:
-        raise InvalidInput("end must be after start")
+    check_time_range(start, end)
     query = (
         select(Reading)
         .where(Reading.session_id == session_id)
