@@ -37,6 +37,8 @@ REMOTE_ACK_TIMEOUT_S = 10.0
 LEAD, FOLLOW = object(), object()
 RulesFor = Callable[[str, dict[str, Any]], engine.RuleSet]
 SNAPSHOT_EVERY_S = 15.0
+# Periodic snapshots are spread over batches so that many sessions never stall the loop at once.
+SNAPSHOTS_PER_BATCH = 100
 
 
 class AlertRunner:
@@ -164,7 +166,6 @@ class AlertRunner:
             await self._inbox.put(engine.Tick(self._clock()))
 
     async def _work(self) -> None:
-        last_snapshot = self._clock()
         while True:
             batch = [await self._inbox.get()]
             while not self._inbox.empty() and len(batch) < 5000:
@@ -201,11 +202,8 @@ class AlertRunner:
                         item.done.set_exception(exc)
                     else:
                         log.exception("alert engine input failed: %r", item)
-            snapshot_all = self._clock() - last_snapshot >= SNAPSHOT_EVERY_S
-            if snapshot_all:
-                last_snapshot = self._clock()
             try:
-                published = await self._persist(events, snapshot_all)
+                published = await self._persist(events)
             except Exception:
                 # Nothing of this batch was stored. The stored state plus the stored readings
                 # reproduce it exactly, so reload from the database rather than lose an alert.
@@ -336,11 +334,20 @@ class AlertRunner:
 
     # -- storage ---------------------------------------------------------------------------
 
-    async def _persist(self, events: Outcome, snapshot_all: bool) -> list[dict[str, Any]]:
-        """Store events and the states behind them in one transaction; the messages to publish."""
-        changed = [
-            s for s in self._live.values() if s.session_id in events or (snapshot_all and s.dirty)
+    async def _persist(self, events: Outcome, snapshot_all: bool = False) -> list[dict[str, Any]]:
+        """Store events and the states behind them in one transaction; the messages to publish.
+        A session whose state changed without events is stored every SNAPSHOT_EVERY_S (bounding
+        what a restart replays), or at once with ``snapshot_all``."""
+        now = self._clock()
+        due = [
+            s
+            for s in self._live.values()
+            if s.dirty
+            and s.session_id not in events
+            and (snapshot_all or now - s.saved_at >= SNAPSHOT_EVERY_S)
         ]
+        changed = [s for s in self._live.values() if s.session_id in events]
+        changed += due if snapshot_all else due[:SNAPSHOTS_PER_BATCH]
         if not changed:
             return []
         async with self._db() as db:
@@ -348,6 +355,7 @@ class AlertRunner:
             await db.commit()
         for live in changed:
             live.dirty = False
+            live.saved_at = now
             if live.state.ended:
                 self._live.pop(live.session_id, None)
         return messages

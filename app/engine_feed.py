@@ -50,6 +50,7 @@ class LiveSession:
     dirty: bool = False
     pending_dose: float | None = None  # readings' clock: the dose, once that clock passes it
     last_t: float | None = None  # readings' clock: the newest reading time fed
+    saved_at: float = 0.0  # wall time its state was last stored
 
     @property
     def dose_known(self) -> bool:

@@ -46,6 +46,13 @@ class Subscription:
     async def get(self) -> Message:
         return await self._queue.get()
 
+    def drain(self, limit: int) -> list[Message]:
+        """What is already queued (up to ``limit``), without waiting."""
+        out: list[Message] = []
+        while len(out) < limit and not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
+HR_SAMPLE_S = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
@@ -29,7 +31,11 @@ class Baseline:
 
 @dataclass(slots=True)
 class PredoseHistory:
-    """Readings of the last ``window_s`` seconds, kept until the dose to compute the baseline."""
+    """Readings of the last ``window_s`` seconds, kept until the dose to compute the baseline.
+
+    Heart rate comes once a second; one value per ``HR_SAMPLE_S`` is kept, which gives the same
+    30-minute median to within noise and keeps a session's stored state small.
+    """
 
     window_s: float
     bp: deque[tuple[float, float | None, float | None]] = field(default_factory=deque)
@@ -39,7 +45,7 @@ class PredoseHistory:
         if sbp is not None or dbp is not None:
             self.bp.append((t, sbp, dbp))
             _prune(self.bp, t - self.window_s)
-        if hr is not None:
+        if hr is not None and (not self.hr or t - self.hr[-1][0] >= HR_SAMPLE_S):
             self.hr.append((t, hr))
             _prune(self.hr, t - self.window_s)
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, WebSocket
 from sqlalchemy import func, select
 
 from app.api.deps import LOGIN_COOKIE
-from app.hub import RESYNC
+from app.hub import RESYNC, Subscription
 from app.models import Reading, User
 from app.models.base import utcnow
 from app.services import alerts, chairs, users
@@ -30,6 +30,7 @@ router = APIRouter()
 LIVE_TOPICS = ("readings", "sessions", "devices", "alerts")
 MAX_CATCH_UP = 50_000
 CLOSE_RESYNC = 4000
+MAX_FRAME_MESSAGES = 2000
 
 
 def _origin_allowed(websocket: WebSocket) -> bool:
@@ -113,22 +114,42 @@ async def _send_snapshot(websocket: WebSocket, user: User, since: str | None) ->
     return newest
 
 
-async def _forward(websocket: WebSocket, live: Any, floor: int, heartbeat_s: float) -> None:
+async def _forward(
+    websocket: WebSocket, live: Subscription, floor: int, heartbeat_s: float
+) -> None:
+    """Live messages to the screen. Readings that queued up while the previous frame was being
+    sent go together in one ``readings`` frame (a busy clinic sends far fewer frames, a quiet
+    one still gets each reading at once); other messages keep their place in the order."""
     while True:
         try:
-            message = await asyncio.wait_for(live.get(), timeout=heartbeat_s)
+            first = await asyncio.wait_for(live.get(), timeout=heartbeat_s)
         except TimeoutError:
             await _send(websocket, {"type": "heartbeat", "server_time": iso(utcnow())})
             continue
-        if message is RESYNC:
-            await _send(websocket, {"type": "resync", "since": floor})
-            await websocket.close(code=CLOSE_RESYNC, reason="fell behind; reconnect with since")
-            return
-        if message.get("type") == "reading":
-            if message["id"] <= floor:
+        readings: list[dict[str, Any]] = []
+        for message in [first, *live.drain(MAX_FRAME_MESSAGES)]:
+            if message is RESYNC:
+                await _send(websocket, {"type": "resync", "since": floor})
+                await websocket.close(code=CLOSE_RESYNC, reason="fell behind; reconnect with since")
+                return
+            if message.get("type") == "reading":
+                if message["id"] > floor:
+                    floor = message["id"]
+                    readings.append(message)
                 continue
-            floor = message["id"]
-        await _send(websocket, message)
+            if readings:
+                await _send_readings(websocket, readings)
+                readings = []
+            await _send(websocket, message)
+        if readings:
+            await _send_readings(websocket, readings)
+
+
+async def _send_readings(websocket: WebSocket, readings: list[dict[str, Any]]) -> None:
+    if len(readings) == 1:
+        await _send(websocket, readings[0])
+    else:
+        await _send(websocket, {"type": "readings", "readings": readings})
 
 
 async def _drain(websocket: WebSocket) -> None:
