@@ -137,7 +137,12 @@ export class ChairTile {
     const last = chair.lastReadingAt;
     let text = "";
     let state = "ok";
-    if (chair.deviceConnected === false) {
+    // The engine's word that the link is down counts too (a screen opened after the disconnect
+    // has not seen the device message itself).
+    const linkDown = this.store
+      .sortedAlerts(this.chairId)
+      .some((a) => a.rule === "monitor_disconnected" && a.state !== "resolved");
+    if (chair.deviceConnected === false || (linkDown && !this.replay)) {
       text = last ? `⚠ Monitor disconnected · last data ${formatDuration(now - last)} ago` : "⚠ Monitor disconnected";
       state = session ? "silent" : "idle";
     } else if (!last) {
