@@ -234,12 +234,13 @@ class AlertRunner:
                 record(live, live.tick(item.t))
         elif isinstance(item, AckRequest):
             await self._apply_ack(item, out)
-        elif item.get("type") == "reading":
-            target = self._live.get(item.get("session_id") or -1)
-            fresh = target is not None and item["id"] > target.last_reading_id
-            if target is not None and fresh and not target.state.ended:
-                target.last_reading_id = item["id"]
-                record(target, target.reading(engine_reading(item)))
+        elif item.get("type") == "readings":
+            for one in item["readings"]:
+                target = self._live.get(one.get("session_id") or -1)
+                fresh = target is not None and one["id"] > target.last_reading_id
+                if target is not None and fresh and not target.state.ended:
+                    target.last_reading_id = one["id"]
+                    record(target, target.reading(engine_reading(one)))
         elif item.get("type") == "session":
             await self._apply_session(item["session"], record)
         elif item.get("type") in ("connected", "disconnected", "rejected"):

@@ -209,6 +209,12 @@ def _replay_live(
     return 0 if report.stats.errors == 0 else 1
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from bench.run import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
 
@@ -308,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-open", action="store_true", help="live: leave the session open at the end"
     )
     replay.set_defaults(handler=cmd_replay)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmark suite (see bench/README.md; --quick for a smoke run)",
+        add_help=False,
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(handler=cmd_bench)
 
     exp = sub.add_parser("export", help="print a session as JSON (default) or a CSV trace")
     exp.add_argument("session", type=int, help="session id")

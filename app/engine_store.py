@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import alerts as engine
@@ -48,7 +49,7 @@ async def store_outcome(
                 detail = {"note": ack.note, "rule": row.rule, "session_id": live.session_id}
                 audit.record(db, ack.actor, "alert.acknowledge", "alert", row.id, detail)
             rows.append((row, event.event))
-        await save_state(db, live)
+    await save_states(db, changed)
     names = await alert_store.user_names(
         db, {r.acknowledged_by for r, _ in rows if r.acknowledged_by}
     )
@@ -61,25 +62,35 @@ async def store_outcome(
     ]
 
 
-async def save_state(db: AsyncSession, live: LiveSession) -> None:
-    if live.state.ended:
-        await db.execute(delete(EngineSnapshot).where(EngineSnapshot.session_id == live.session_id))
+async def save_states(db: AsyncSession, changed: list[LiveSession]) -> None:
+    """Every changed session's state in one statement (an upsert); ended ones deleted."""
+    ended = [live.session_id for live in changed if live.state.ended]
+    if ended:
+        await db.execute(delete(EngineSnapshot).where(EngineSnapshot.session_id.in_(ended)))
+    now = utcnow()
+    rows = [
+        {
+            "session_id": live.session_id,
+            "state": live.to_snapshot(),
+            "last_reading_id": live.last_reading_id,
+            "updated_at": now,
+        }
+        for live in changed
+        if not live.state.ended
+    ]
+    if not rows:
         return
-    snapshot = await db.get(EngineSnapshot, live.session_id)
-    data = live.to_snapshot()
-    if snapshot is None:
-        db.add(
-            EngineSnapshot(
-                session_id=live.session_id,
-                state=data,
-                last_reading_id=live.last_reading_id,
-                updated_at=utcnow(),
-            )
-        )
-    else:
-        snapshot.state = data
-        snapshot.last_reading_id = live.last_reading_id
-        snapshot.updated_at = utcnow()
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(EngineSnapshot)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["session_id"],
+        set_={
+            "state": stmt.excluded.state,
+            "last_reading_id": stmt.excluded.last_reading_id,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    await db.execute(stmt, rows)
 
 
 async def restore_sessions(

@@ -43,7 +43,8 @@ async def test_snapshot_then_each_new_reading_as_it_is_stored(clinic: Clinic, nu
         assert snapshot["user"] == {"name": "nurse", "role": "nurse"}
         async with device_connect(clinic.server, token) as conn:
             await Device(conn).reading(seq=1, ts=now(), sbp=141, dbp=92, map=108)
-        live = await next_of(screen, "reading")
+        batch = await next_of(screen, "readings")
+    [live] = batch["readings"]
     assert (live["chair_id"], live["sbp"], live["dbp"], live["map"]) == (chair_id, 141, 92, 108)
 
 

@@ -57,7 +57,7 @@ async def test_two_workers_share_alerting_through_redis(clinic: Clinic) -> None:
                 now = datetime.now(UTC).isoformat()
                 reply = await Device(conn).reading(seq=1, ts=now, sbp=188, dbp=98, map=128)
                 assert reply["type"] == "ack"
-                assert (await next_of(screen, "reading"))["sbp"] == 188
+                assert (await next_of(screen, "readings"))["readings"][0]["sbp"] == 188
                 alert = (await next_of(screen, "alert"))["alert"]
         assert alert["rule"] == "sbp_critical"
         rows = await clinic.query(

@@ -132,10 +132,11 @@ async def _forward(
                 await _send(websocket, {"type": "resync", "since": floor})
                 await websocket.close(code=CLOSE_RESYNC, reason="fell behind; reconnect with since")
                 return
-            if message.get("type") == "reading":
-                if message["id"] > floor:
-                    floor = message["id"]
-                    readings.append(message)
+            if message.get("type") == "readings":
+                for reading in message["readings"]:
+                    if reading["id"] > floor:
+                        floor = reading["id"]
+                        readings.append(reading)
                 continue
             if readings:
                 await _send_readings(websocket, readings)
@@ -146,10 +147,7 @@ async def _forward(
 
 
 async def _send_readings(websocket: WebSocket, readings: list[dict[str, Any]]) -> None:
-    if len(readings) == 1:
-        await _send(websocket, readings[0])
-    else:
-        await _send(websocket, {"type": "readings", "readings": readings})
+    await _send(websocket, {"type": "readings", "readings": readings})
 
 
 async def _drain(websocket: WebSocket) -> None:

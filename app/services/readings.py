@@ -114,8 +114,11 @@ class ReadingWriter:
             for item, outcome in zip(batch, outcomes, strict=True):
                 if not item.future.done():
                     item.future.set_result(outcome)
-            for row in rows:
-                await self._hub.publish(READINGS_TOPIC, reading_message(row))
+            if rows:  # one message per commit: fan-out costs per message, not per reading
+                await self._hub.publish(
+                    READINGS_TOPIC,
+                    {"type": "readings", "readings": [reading_message(r) for r in rows]},
+                )
             for _ in batch:
                 self._queue.task_done()
 

@@ -1,0 +1,188 @@
+"""The readable table of a run, the targets of the issue, and the run-spread helper."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+TARGETS = {
+    "ingest_ratio": ("ingest with durable ack >= 50% of the reference ceiling", 0.5, ">="),
+    "dashboard_p99_ms": ("dashboard p99 < 50 ms at 2,000 chairs, 1 Hz", 50.0, "<"),
+    "alert_p99_ms": ("alert p99 < 50 ms at 2,000 chairs, 1 Hz", 50.0, "<"),
+    "replay_cpu_s_2h": ("offline replay of a 2-hour 1 Hz trace < 0.2 s CPU", 0.2, "<"),
+}
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    """Median, min and max of several runs (and the runs)."""
+    clean = [v for v in values if v is not None and not math.isnan(v)]
+    if not clean:
+        return {"median": None, "min": None, "max": None, "runs": []}
+    return {
+        "median": round(statistics.median(clean), 4),
+        "min": round(min(clean), 4),
+        "max": round(max(clean), 4),
+        "runs": [round(v, 4) for v in clean],
+    }
+
+
+def targets(out: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, (text, limit, op) in TARGETS.items():
+        value = out.get(key)
+        met = None if value is None else (value >= limit if op == ">=" else value < limit)
+        note = None
+        if key in ("dashboard_p99_ms", "alert_p99_ms"):
+            if out.get("live_chairs") != 2000:
+                met, note = None, "not measured at the target's load (a --quick run)"
+            elif value is None and "live" in out:
+                met, note = False, "none reached a dashboard within its window"
+        result[key] = {"target": text, "value": value, "met": met}
+        if note:
+            result[key]["note"] = note
+    growing = out.get("rss_growing")
+    result["memory_flat"] = {
+        "target": "memory flat over time at 2,000 chairs",
+        "value": out.get("memory", {}).get("slope_second_half_mb_per_min"),
+        "met": None if growing is None or out.get("live_chairs") != 2000 else not growing,
+    }
+    return result
+
+
+def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{unit}"
+    return f"{value:,}{unit}"
+
+
+def _mmm(fig: dict[str, Any] | None, unit: str = "", digits: int = 1, scale: float = 1.0) -> str:
+    if not fig or fig.get("median") is None:
+        return "—"
+    m, lo, hi = (fig[k] * scale for k in ("median", "min", "max"))
+    return f"{_fmt(m, unit, digits)} ({_fmt(lo, '', digits)}–{_fmt(hi, '', digits)})"
+
+
+def table(out: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str]] = []
+    ing = out.get("ingest", {})
+    for kind, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        fig = ing.get(kind, {})
+        if "skipped" in fig:
+            rows.append((f"1. ingest, {label}", "not run", fig["skipped"]))
+            continue
+        if not fig:
+            continue
+        rows.append(
+            (
+                f"1. ingest, {label} ({fig['devices']} devices)",
+                _mmm(fig["chairside_per_s"], " /s", 0),
+                f"server CPU {_mmm(fig['chairside_server_cpu_share'], '', 0, 100)} %",
+            )
+        )
+        rows.append(
+            (
+                f"6. reference ceiling, {label}",
+                _mmm(fig["reference_per_s"], " /s", 0),
+                f"server CPU {_mmm(fig['reference_server_cpu_share'], '', 0, 100)} %",
+            )
+        )
+        rows.append((f"6. ingest ratio, {label}", _mmm(fig["ratio"], "", 2), "target ≥ 0.50"))
+    live = out.get("live")
+    if live:
+        n = f"{out['live_chairs']:,} chairs, {live['run']['dashboards']} dashboards, {live['database']}"
+        for key, what in (
+            ("ack", "device → ack"),
+            ("dashboard", "device → dashboard"),
+            ("alert", "device → alert on dashboard"),
+        ):
+            rows.append(
+                (
+                    f"2. {what} ({n})",
+                    f"p50 {_mmm(live[key + '_p50_ms'], ' ms')}",
+                    f"p99 {_mmm(live[key + '_p99_ms'], ' ms')}, max {_mmm(live[key + '_max_ms'], ' ms', 0)}",
+                )
+            )
+        rows.append(
+            (
+                "2. server CPU share (1.0 = one core)",
+                _mmm(live["server_cpu_share"], "", 2),
+                f"load generator {_mmm(live['generator_cpu_share'], '', 2)}; lost {live['run']['lost']}",
+            )
+        )
+    cap = out.get("capacity")
+    if cap:
+        tried = ", ".join(
+            f"{n}: {'ok' if t['holds'] else 'no'} (p99 {_fmt(t['dashboard_p99_ms'], ' ms')})"
+            for n, t in cap["tried"].items()
+        )
+        rows.append(
+            (
+                "3. capacity (dashboard p99 < 100 ms, none lost)",
+                f"{cap['capacity_chairs']:,} chairs",
+                tried,
+            )
+        )
+    rep = out.get("replay")
+    if rep:
+        rows.append(
+            (
+                "4. offline replay, 2 h at 1 Hz",
+                _mmm(rep["cpu_s"], " s CPU", 3),
+                f"{rep['rows']:,} readings, {rep['per_reading_us']} µs each, {rep['alert_events']} events",
+            )
+        )
+    mem = out.get("memory")
+    if mem:
+        rows.append(
+            (
+                f"5. server RSS after {mem['observed_s']:.0f} s",
+                _fmt(mem["rss_mb"], " MB"),
+                f"slope {_fmt(mem['slope_mb_per_min'], ' MB/min', 2)} (2nd half "
+                f"{_fmt(mem['slope_second_half_mb_per_min'], ' MB/min', 2)}): "
+                f"{'growing' if mem['growing'] else 'flat'}",
+            )
+        )
+    lines = [
+        f"Chairside benchmark — {out['date']} — {out['cores']} cores ({out['machine']['cpu']}) — `{out['command']}`",
+        "",
+        "| figure | median (min–max) | more |",
+        "| --- | --- | --- |",
+        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+        "",
+        "| target | value | met |",
+        "| --- | --- | --- |",
+    ]
+    for t in out.get("targets", {}).values():
+        met = {True: "yes", False: "**no**", None: "not judged"}[t["met"]]
+        lines.append(f"| {t['target']} | {_fmt(t['value'], '', 3)} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def top_functions(raw_path: Any, limit: int = 60) -> str:
+    """Inclusive share of samples per function from py-spy's collapsed (raw) output."""
+    from collections import Counter
+    from pathlib import Path
+
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in Path(raw_path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [
+            f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") for f in stack.split(";")
+        ]
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    lines = [f"{total} samples", "", "inclusive:"]
+    lines += [f"{v / total:6.1%}  {k}" for k, v in inclusive.most_common(limit)]
+    lines += ["", "own time:"]
+    lines += [f"{v / total:6.1%}  {k}" for k, v in own.most_common(limit // 2)]
+    return "\n".join(lines) + "\n"
