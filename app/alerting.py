@@ -38,7 +38,7 @@ LEAD, FOLLOW = object(), object()
 RulesFor = Callable[[str, dict[str, Any]], engine.RuleSet]
 SNAPSHOT_EVERY_S = 15.0
 # Periodic snapshots are spread over batches so that many sessions never stall the loop at once.
-SNAPSHOTS_PER_BATCH = 100
+SNAPSHOT_MIN_RATE = 10.0  # per second, however few sessions are open
 
 
 class AlertRunner:
@@ -64,6 +64,7 @@ class AlertRunner:
         self._lease = lease
         self.leading = lease is None
         self._remote_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._allowance, self._allowance_at = 0.0, clock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -348,7 +349,7 @@ class AlertRunner:
             and (snapshot_all or now - s.saved_at >= SNAPSHOT_EVERY_S)
         ]
         changed = [s for s in self._live.values() if s.session_id in events]
-        changed += due if snapshot_all else due[:SNAPSHOTS_PER_BATCH]
+        changed += due if snapshot_all else due[: self._snapshot_allowance(now, len(due))]
         if not changed:
             return []
         async with self._db() as db:
@@ -360,6 +361,17 @@ class AlertRunner:
             if live.state.ended:
                 self._live.pop(live.session_id, None)
         return messages
+
+    def _snapshot_allowance(self, now: float, wanted: int) -> int:
+        """How many periodic snapshots this batch may write: a steady rate (every session once
+        per SNAPSHOT_EVERY_S) rather than bursts that would stall the loop."""
+        rate = max(SNAPSHOT_MIN_RATE, len(self._live) / SNAPSHOT_EVERY_S)
+        elapsed = now - self._allowance_at
+        self._allowance_at = now
+        self._allowance = min(rate, self._allowance + elapsed * rate)
+        granted = min(wanted, int(self._allowance))
+        self._allowance -= granted
+        return granted
 
     async def _restore(self) -> None:
         """Every open session's engine from its stored state, then the readings since."""
