@@ -31,6 +31,7 @@ LIVE_TOPICS = ("readings", "sessions", "devices", "alerts")
 MAX_CATCH_UP = 50_000
 CLOSE_RESYNC = 4000
 MAX_FRAME_MESSAGES = 2000
+_ENCODED = "_encoded"  # a hub message's readings, encoded once for every screen
 
 
 def _origin_allowed(websocket: WebSocket) -> bool:
@@ -126,28 +127,46 @@ async def _forward(
         except TimeoutError:
             await _send(websocket, {"type": "heartbeat", "server_time": iso(utcnow())})
             continue
-        readings: list[dict[str, Any]] = []
+        parts: list[bytes] = []
         for message in [first, *live.drain(MAX_FRAME_MESSAGES)]:
             if message is RESYNC:
                 await _send(websocket, {"type": "resync", "since": floor})
                 await websocket.close(code=CLOSE_RESYNC, reason="fell behind; reconnect with since")
                 return
             if message.get("type") == "readings":
-                for reading in message["readings"]:
-                    if reading["id"] > floor:
-                        floor = reading["id"]
-                        readings.append(reading)
+                part, floor = _readings_after(message, floor)
+                if part:
+                    parts.append(part)
                 continue
-            if readings:
-                await _send_readings(websocket, readings)
-                readings = []
+            if parts:
+                await _send_readings(websocket, parts)
+                parts = []
             await _send(websocket, message)
-        if readings:
-            await _send_readings(websocket, readings)
+        if parts:
+            await _send_readings(websocket, parts)
 
 
-async def _send_readings(websocket: WebSocket, readings: list[dict[str, Any]]) -> None:
-    await _send(websocket, {"type": "readings", "readings": readings})
+def _readings_after(message: dict[str, Any], floor: int) -> tuple[bytes, int]:
+    """The message's readings newer than ``floor`` as JSON list items, and the new floor.
+
+    The hub hands every screen the same message, so its encoding is made once and kept on it.
+    """
+    readings = message["readings"]
+    if not readings or readings[-1]["id"] <= floor:
+        return b"", floor
+    if readings[0]["id"] > floor:
+        encoded: bytes | None = message.get(_ENCODED)
+        if encoded is None:
+            encoded = orjson.dumps(readings)[1:-1]
+            message[_ENCODED] = encoded
+        return encoded, readings[-1]["id"]
+    newer = [r for r in readings if r["id"] > floor]  # overlap with the snapshot: rare
+    return orjson.dumps(newer)[1:-1], newer[-1]["id"]
+
+
+async def _send_readings(websocket: WebSocket, parts: list[bytes]) -> None:
+    frame = b'{"type":"readings","readings":[' + b",".join(parts) + b"]}"
+    await websocket.send_text(frame.decode())
 
 
 async def _drain(websocket: WebSocket) -> None:
