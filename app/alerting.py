@@ -14,6 +14,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,7 @@ class AlertRunner:
         self.leading = lease is None
         self._remote_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._allowance, self._allowance_at = 0.0, clock()
+        self._save_order: deque[tuple[float, int]] = deque()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -310,7 +312,9 @@ class AlertRunner:
                 session_id, session["chair_id"], engine.new_state(setup), readings_clock
             )
             live.last_reading_id = await self._newest_reading_id()
+            live.saved_at = self._clock()  # first stored with its first events, or when due
             self._live[session_id] = live
+            self._save_order.append((live.saved_at, session_id))
         dose_at = epoch(session.get("dose_at"))
         if dose_at is not None and not live.dose_known:
             record(live, live.dose(dose_at))
@@ -341,15 +345,11 @@ class AlertRunner:
         A session whose state changed without events is stored every SNAPSHOT_EVERY_S (bounding
         what a restart replays), or at once with ``snapshot_all``."""
         now = self._clock()
-        due = [
-            s
-            for s in self._live.values()
-            if s.dirty
-            and s.session_id not in events
-            and (snapshot_all or now - s.saved_at >= SNAPSHOT_EVERY_S)
-        ]
-        changed = [s for s in self._live.values() if s.session_id in events]
-        changed += due if snapshot_all else due[: self._snapshot_allowance(now, len(due))]
+        changed = [self._live[sid] for sid in events if sid in self._live]
+        if snapshot_all:
+            changed += [s for s in self._live.values() if s.dirty and s.session_id not in events]
+        else:
+            changed += self._due_snapshots(now, events)
         if not changed:
             return []
         async with self._db() as db:
@@ -360,18 +360,38 @@ class AlertRunner:
             live.saved_at = now
             if live.state.ended:
                 self._live.pop(live.session_id, None)
+            else:
+                self._save_order.append((now, live.session_id))
         return messages
 
-    def _snapshot_allowance(self, now: float, wanted: int) -> int:
+    def _due_snapshots(self, now: float, events: Outcome) -> list[LiveSession]:
+        """Sessions whose last save is SNAPSHOT_EVERY_S old, oldest first, as many as the
+        steady rate allows. ``_save_order`` lists (saved_at, session) in the order of saving,
+        so this looks at the due ones only, not at every open session."""
+        order = self._save_order
+        due: list[LiveSession] = []
+        allowance = self._snapshot_allowance(now)
+        while order and len(due) < allowance and now - order[0][0] >= SNAPSHOT_EVERY_S:
+            saved_at, session_id = order.popleft()
+            live = self._live.get(session_id)
+            if live is None or live.saved_at != saved_at or session_id in events:
+                continue  # ended, or saved again since (a later entry stands for it)
+            if live.dirty:
+                due.append(live)
+            else:  # nothing changed: look again in another period
+                live.saved_at = now
+                order.append((now, session_id))
+        self._allowance -= len(due)
+        return due
+
+    def _snapshot_allowance(self, now: float) -> int:
         """How many periodic snapshots this batch may write: a steady rate (every session once
         per SNAPSHOT_EVERY_S) rather than bursts that would stall the loop."""
         rate = max(SNAPSHOT_MIN_RATE, len(self._live) / SNAPSHOT_EVERY_S)
         elapsed = now - self._allowance_at
         self._allowance_at = now
         self._allowance = min(rate, self._allowance + elapsed * rate)
-        granted = min(wanted, int(self._allowance))
-        self._allowance -= granted
-        return granted
+        return int(self._allowance)
 
     async def _restore(self) -> None:
         """Every open session's engine from its stored state, then the readings since."""
@@ -383,7 +403,13 @@ class AlertRunner:
             new = live.tick(self._clock())
             if new:
                 events.setdefault(live.session_id, []).extend((e, None) for e in new)
-        for message in await self._persist(events, snapshot_all=True):
+        published = await self._persist(events, snapshot_all=True)
+        now = self._clock()
+        self._save_order.clear()  # every state is stored now: each due again in a period
+        for live in self._live.values():
+            live.saved_at = now
+            self._save_order.append((now, live.session_id))
+        for message in published:
             await self._hub.publish("alerts", message)
         log.info("alert engine restored %d open sessions", len(self._live))
 

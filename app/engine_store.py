@@ -4,6 +4,7 @@ the restore of every open session after a restart."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,9 +81,16 @@ async def save_states(db: AsyncSession, changed: list[LiveSession]) -> None:
     ]
     if not rows:
         return
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await db.execute(_upsert(db.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """The snapshot upsert, built once per dialect: building it makes an ``excluded`` alias of
+    the table each time, a cycle of objects the garbage collector then has to find."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(EngineSnapshot)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["session_id"],
         set_={
             "state": stmt.excluded.state,
@@ -90,7 +98,6 @@ async def save_states(db: AsyncSession, changed: list[LiveSession]) -> None:
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    await db.execute(stmt, rows)
 
 
 async def restore_sessions(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -70,7 +70,23 @@ class ReadingWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Statements are built once: building one per batch makes objects in reference
+        # cycles, and collecting those stalls every connection.
+        self._store = (
+            insert(Reading)
+            .on_conflict_do_nothing(index_elements=["device_id", "seq"])
+            .returning(Reading.id, Reading.device_id, Reading.seq)
+        )
+        self._open_sessions = select(TreatmentSession.chair_id, TreatmentSession.id).where(
+            TreatmentSession.chair_id.in_(bindparam("chairs", expanding=True)),
+            TreatmentSession.ended_at.is_(None),
+        )
+        self._seen = (
+            update(Device)
+            .where(Device.id.in_(bindparam("devices", expanding=True)))
+            .values(last_seen_at=bindparam("seen_at"))
+        )
         self.batches = 0
         self.stored = 0
 
@@ -137,18 +153,10 @@ class ReadingWriter:
                 }
         async with self._engine.begin() as conn:
             await self._assign_sessions(conn, list(first.values()))
-            stmt = (
-                self._insert(Reading)
-                .on_conflict_do_nothing(index_elements=["device_id", "seq"])
-                .returning(Reading.id, Reading.device_id, Reading.seq)
-            )
-            result = await conn.execute(stmt, list(first.values()))
+            result = await conn.execute(self._store, list(first.values()))
             new_ids = {(r.device_id, r.seq): r.id for r in result}
-            await conn.execute(
-                update(Device)
-                .where(Device.id.in_({k[0] for k in first}))
-                .values(last_seen_at=utcnow())
-            )
+            devices = sorted({k[0] for k in first})
+            await conn.execute(self._seen, {"devices": devices, "seen_at": utcnow()})
         # Which of the rest were stored before (a resend), so the device can be told so.
         outcomes: list[Stored] = []
         claimed: set[tuple[int, int]] = set()
@@ -165,15 +173,10 @@ class ReadingWriter:
         rows.sort(key=lambda r: r["id"])
         return rows, outcomes
 
-    @staticmethod
-    async def _assign_sessions(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    async def _assign_sessions(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         """Attach each reading to its chair's open session (None: kept against the chair)."""
-        chair_ids = {r["chair_id"] for r in rows}
-        result = await conn.execute(
-            select(TreatmentSession.chair_id, TreatmentSession.id).where(
-                TreatmentSession.chair_id.in_(chair_ids), TreatmentSession.ended_at.is_(None)
-            )
-        )
+        chair_ids = sorted({r["chair_id"] for r in rows})
+        result = await conn.execute(self._open_sessions, {"chairs": chair_ids})
         open_sessions = {chair: session for chair, session in result}
         for row in rows:
             row["session_id"] = open_sessions.get(row["chair_id"])

@@ -1,0 +1,94 @@
+"""The alert engine's state is stored with every alert it raises, and otherwise once a period
+(at a steady rate), so a restart replays at most a period of readings. A runner of its own, on
+the real database, with a clock the test moves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from app.alerting import SNAPSHOT_EVERY_S, AlertRunner
+from app.db import create_engine, create_sessionmaker
+from app.hub import MemoryHub
+from app.main import rules_source
+from app.models import Alert, EngineSnapshot
+from tests.support import Clinic
+from tests.test_alerts_live import start_session
+
+
+async def until(check: Callable[[], Any], what: str) -> Any:
+    for _ in range(100):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_state_is_stored_with_alerts_and_once_a_period_without(
+    clinic: Clinic, nurse: httpx.AsyncClient
+) -> None:
+    quiet_chair = (await clinic.add_device("Chair 1"))[2]
+    busy_chair = (await clinic.add_device("Chair 2"))[2]
+    quiet = await start_session(nurse, quiet_chair)
+    busy = await start_session(nurse, busy_chair)
+    engine = create_engine(clinic.settings)
+    db = create_sessionmaker(engine)
+    hub = MemoryHub()
+    await hub.start()
+    now = [time.time()]
+    runner = AlertRunner(db, hub, rules_source(clinic.settings), clock=lambda: now[0], tick_s=3600)
+    await runner.start()
+    next_id = iter(range(1, 1000))
+
+    def reading(session: int, chair: int, **vitals: float) -> dict[str, Any]:
+        ts = datetime.fromtimestamp(now[0], UTC).isoformat().replace("+00:00", "Z")
+        return {"id": next(next_id), "chair_id": chair, "session_id": session, "ts": ts, **vitals}
+
+    async def snapshot(session: int) -> EngineSnapshot | None:
+        async with db() as s:
+            return await s.get(EngineSnapshot, session)
+
+    async def alert_of(session: int) -> Alert | None:
+        async with db() as s:
+            return await s.scalar(select(Alert).where(Alert.session_id == session))
+
+    try:
+        # Normal readings for one chair, a critical BP for the other, in one batch.
+        await hub.publish(
+            "readings",
+            {
+                "type": "readings",
+                "readings": [
+                    reading(quiet, quiet_chair, sbp=121, dbp=79, hr=70, spo2=98),
+                    reading(busy, busy_chair, sbp=186, dbp=90, hr=80, spo2=97),
+                ],
+            },
+        )
+        await until(lambda: alert_of(busy), "the busy chair's alert is stored")
+        stored = await snapshot(busy)
+        assert stored is not None and stored.last_reading_id == 2  # with its alert, at once
+        before = await snapshot(quiet)  # stored at start-up, before its reading
+        assert before is not None and before.last_reading_id == 0  # no alert: waits its period
+
+        now[0] += SNAPSHOT_EVERY_S + 1
+        last = reading(busy, busy_chair, sbp=184, dbp=90, hr=80, spo2=97)
+        await hub.publish("readings", {"type": "readings", "readings": [last]})
+
+        async def saved_again() -> EngineSnapshot | None:
+            found = await snapshot(quiet)
+            return found if found is not None and found.last_reading_id else None
+
+        quiet_state = await until(saved_again, "the quiet chair's periodic save")
+        assert quiet_state.last_reading_id == 1
+        assert quiet_state.state["engine"]["latest"]["sbp"] == 121
+    finally:
+        await runner.stop()
+        await hub.stop()
+        await engine.dispose()
