@@ -111,16 +111,23 @@ async def restore_sessions(
     for session in sessions:
         live = await _stored_or_new(db, session, rules_for)
         events: list[engine.AlertEvent] = []
-        if session.dose_at and not live.dose_known:
-            events += live.dose(session.dose_at.timestamp())
+        # A dose the stored state does not know yet goes in where it belongs among the
+        # readings: the readings measured before it make the pre-dose baseline.
+        dose_at = session.dose_at.timestamp() if session.dose_at and not live.dose_known else None
         rows = await db.execute(
             select(Reading.__table__)
             .where(Reading.session_id == session.id, Reading.id > live.last_reading_id)
             .order_by(Reading.id)
         )
         for row in rows.mappings():
-            events += live.reading(engine_reading({**row, "ts": row["measured_at"]}))
+            reading = engine_reading({**row, "ts": row["measured_at"]})
+            if dose_at is not None and reading.t > dose_at:
+                events += live.dose(dose_at)
+                dose_at = None
+            events += live.reading(reading)
             live.last_reading_id = row["id"]
+        if dose_at is not None:
+            events += live.dose(dose_at)
         restored[session.id] = live
         replayed[session.id] = events
     return restored, replayed

@@ -7,17 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.alerting import SNAPSHOT_EVERY_S, AlertRunner
 from app.db import create_engine, create_sessionmaker
 from app.hub import MemoryHub
 from app.main import rules_source
-from app.models import Alert, EngineSnapshot
+from app.models import Alert, Device, EngineSnapshot, Reading, TreatmentSession
 from tests.support import Clinic
 from tests.test_alerts_live import start_session
 
@@ -88,6 +88,53 @@ async def test_state_is_stored_with_alerts_and_once_a_period_without(
         quiet_state = await until(saved_again, "the quiet chair's periodic save")
         assert quiet_state.last_reading_id == 1
         assert quiet_state.state["engine"]["latest"]["sbp"] == 121
+    finally:
+        await runner.stop()
+        await hub.stop()
+        await engine.dispose()
+
+
+async def test_restart_before_the_first_save_puts_the_dose_after_the_predose_readings(
+    clinic: Clinic,
+) -> None:
+    """A server stopped after the dose but before the session's state was ever stored: the
+    restored engine takes its baseline from the readings before the dose, as live it did."""
+    chair = (await clinic.add_device("Chair 3"))[2]
+    now = datetime.now(UTC)
+    dose_at = now - timedelta(minutes=10)
+    engine = create_engine(clinic.settings)
+    db = create_sessionmaker(engine)
+    async with engine.begin() as conn:
+        device = await conn.scalar(select(Device.id).where(Device.chair_id == chair))
+        session = await conn.scalar(
+            insert(TreatmentSession)
+            .values(chair_id=chair, protocol="spravato", patient_label="RS",
+                    started_at=now - timedelta(minutes=40), dose_at=dose_at, limit_overrides={})
+            .returning(TreatmentSession.id)
+        )  # fmt: skip
+        measured = [(-30, 128), (-20, 132), (-15, 130), (-5, 134), (5, 150)]  # min from dose
+        await conn.execute(
+            insert(Reading),
+            [
+                {"chair_id": chair, "session_id": session, "device_id": device, "seq": i,
+                 "measured_at": dose_at + timedelta(minutes=m), "received_at": now,
+                 "sbp": sbp, "dbp": 80, "hr": 72}
+                for i, (m, sbp) in enumerate(measured)
+            ],
+        )  # fmt: skip
+    hub = MemoryHub()
+    await hub.start()
+    runner = AlertRunner(db, hub, rules_source(clinic.settings))
+    await runner.start()
+    try:
+        async with db() as s:
+            stored = await s.get(EngineSnapshot, session)
+            rules = set(await s.scalars(select(Alert.rule).where(Alert.session_id == session)))
+        assert stored is not None
+        # The median of the readings in the 30 minutes before the dose (-30 is on the edge
+        # and counts; +5 is after it): 128, 132, 130, 134 -> 131.
+        assert stored.state["engine"]["baseline"]["sbp"] == 131
+        assert "predose_bp_missing" not in rules
     finally:
         await runner.stop()
         await hub.stop()
