@@ -184,7 +184,7 @@ async def run_devices(cfg: dict[str, Any]) -> dict[str, Any]:
     per_window = [{"sent": 0, "errors": 0, "alerts_sent": 0} for _ in windows]
     totals = {"sent": 0, "acked": 0, "errors": 0, "duplicates": 0, "closed": 0}
     inflight: list[deque[float]] = [deque() for _ in range(n)]
-    seqs = [0] * n
+    seqs = [1] * n  # seq 0 is each chair's pre-dose reading (bench/stack.py)
     alerted: set[int] = set()
 
     async def send(i: int, body: str, alert: bool = False) -> None:

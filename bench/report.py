@@ -42,10 +42,11 @@ def targets(out: dict[str, Any]) -> dict[str, Any]:
         if note:
             result[key]["note"] = note
     growing = out.get("rss_growing")
+    memory = out.get("memory", {})
     result["memory_flat"] = {
-        "target": "memory flat over time at 2,000 chairs",
-        "value": out.get("memory", {}).get("slope_second_half_mb_per_min"),
-        "met": None if growing is None or out.get("live_chairs") != 2000 else not growing,
+        "target": "memory flat over time at 2,000 chairs (growth < 1 MB/min in the 2nd half)",
+        "value": memory.get("slope_second_half_mb_per_min"),
+        "met": None if growing is None or memory.get("chairs") != 2000 else not growing,
     }
     return result
 
@@ -138,7 +139,7 @@ def table(out: dict[str, Any]) -> str:
     if mem:
         rows.append(
             (
-                f"5. server RSS after {mem['observed_s']:.0f} s",
+                f"5. server RSS after {mem['observed_s']:.0f} s ({mem.get('chairs', '?'):,} chairs)",
                 _fmt(mem["rss_mb"], " MB"),
                 f"slope {_fmt(mem['slope_mb_per_min'], ' MB/min', 2)} (2nd half "
                 f"{_fmt(mem['slope_second_half_mb_per_min'], ' MB/min', 2)}): "
@@ -158,6 +159,15 @@ def table(out: dict[str, Any]) -> str:
     for t in out.get("targets", {}).values():
         met = {True: "yes", False: "**no**", None: "not judged"}[t["met"]]
         lines.append(f"| {t['target']} | {_fmt(t['value'], '', 3)} | {met} |")
+    earlier = {
+        phase: run for phase, run in out.get("phases", {}).items() if run["date"] != out["date"]
+    }
+    if earlier:
+        lines += ["", "Figures kept from an earlier run (phases this run left out):", ""]
+        lines += [
+            f"- {phase}: {run['date']}, `{run['command']}` ({run['duration_s']:.0f} s)"
+            for phase, run in earlier.items()
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -89,6 +89,11 @@ class Plan:
     capacity_min: int = 100
     # Figure 4
     replay_runs: int = 5
+    # Figure 5 (its own phase in a full run: 10 minutes at 2,000 chairs)
+    memory_chairs: int = 2000
+    memory_settle_s: float = 30.0
+    memory_window_s: float = 60.0
+    memory_windows: int = 10
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
@@ -111,6 +116,10 @@ class Plan:
             capacity_steps=1,
             capacity_min=50,
             replay_runs=1,
+            memory_chairs=200,
+            memory_settle_s=3.0,
+            memory_window_s=5.0,
+            memory_windows=2,
         )
 
 
@@ -214,7 +223,7 @@ def ingest_run(
         "url": server.ws_url,
         "tokens": tokens,
         "window": plan.ingest_window,
-        "seq_base": run * 10_000_000,
+        "seq_base": run * 10_000_000 + 1,  # seq 0: the pre-dose reading
         "warmup_s": plan.ingest_warmup_s,
         "measure_s": plan.ingest_measure_s,
         "drain_s": 10.0,
@@ -525,6 +534,90 @@ def capacity_search(
     }
 
 
+def memory_phase(
+    kind: str, plan: Plan, workdir: Path, app_dir: Path | None, deflate: bool
+) -> dict[str, Any]:
+    """Figure 5: the server at 2,000 chairs for 10 minutes; its RSS every 5 s, and latency per
+    minute (which shows whether the server slows as it ages)."""
+    total = plan.memory_settle_s + plan.memory_windows * plan.memory_window_s
+    say(
+        f"memory: {plan.memory_chairs} chairs at 1 Hz, {plan.dashboards} dashboards on {kind}, "
+        f"{total:.0f} s"
+    )
+
+    def progress(i: int) -> None:
+        say(f"  memory window {i + 1}/{plan.memory_windows} done")
+
+    with throwaway_database(kind, workdir) as db:
+        live = live_run(
+            db,
+            plan.memory_chairs,
+            plan.dashboards,
+            plan.memory_settle_s,
+            plan.memory_window_s,
+            plan.memory_windows,
+            plan,
+            workdir,
+            app_dir,
+            deflate,
+            progress,
+        )
+    memory = memory_figure(live.pop("rss_mb"), plan.memory_settle_s)
+    memory |= {
+        "chairs": plan.memory_chairs,
+        "dashboards": plan.dashboards,
+        "database": kind,
+        "lost": live["lost"],
+        "dashboard_p99_ms_per_window": [w["dashboard"]["p99_ms"] for w in live["windows"]],
+        "alert_p99_ms_per_window": [w["alert"]["p99_ms"] for w in live["windows"]],
+        "server_cpu_share_per_window": [w["server_cpu_share"] for w in live["windows"]],
+    }
+    say(
+        f"  RSS {memory['rss_mb']} MB after {memory['observed_s']:.0f} s, second-half slope "
+        f"{memory['slope_second_half_mb_per_min']} MB/min, lost {live['lost']}"
+    )
+    return {"memory": memory, "rss_mb": memory["rss_mb"], "rss_growing": memory["growing"]}
+
+
+# Each phase and the top-level keys it writes.
+PHASES: dict[str, tuple[str, ...]] = {
+    "ingest": (
+        "ingest", "ingest_per_s_sqlite", "ingest_per_s_postgres", "reference_per_s_sqlite",
+        "reference_per_s_postgres", "ingest_ratio_sqlite", "ingest_ratio_postgres", "ingest_ratio",
+    ),
+    "live": ("live", "live_chairs", "ack_p99_ms", "dashboard_p99_ms", "alert_p99_ms",
+             "server_cpu_share"),
+    "capacity": ("capacity", "capacity_chairs"),
+    "replay": ("replay", "replay_cpu_s_2h"),
+    "memory": ("memory", "rss_mb", "rss_growing"),
+}  # fmt: skip
+
+
+def default_phases(plan: Plan) -> list[str]:
+    """A full run leaves out the 11-minute memory phase (``--only memory`` runs it), so that
+    it stays under 10 minutes; the quick run has them all."""
+    return [p for p in PHASES if plan.quick or p != "memory"]
+
+
+def carry_over(out: dict[str, Any], previous_path: Path, ran: set[str]) -> None:
+    """Keep the figures of the phases this run left out from the previous file of the same
+    kind (full or quick), each with the date and command that measured it."""
+    try:
+        previous = orjson.loads(previous_path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return
+    if previous.get("quick") != out["quick"]:
+        return
+    earlier = previous.get("phases", {})
+    for phase, keys in PHASES.items():
+        if phase in ran or phase not in earlier:
+            continue
+        out["phases"][phase] = earlier[phase]
+        for key in keys:
+            if key in previous:
+                out[key] = previous[key]
+
+
 # -- the whole suite ----------------------------------------------------------------------------
 
 
@@ -572,7 +665,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["sqlite", "postgresql"],
         help="database of figures 2, 3, 5 (default PostgreSQL when it answers)",
     )
-    parser.add_argument("--only", help="comma list of figures to run: ingest,live,capacity,replay")
+    parser.add_argument(
+        "--only",
+        help="comma list of phases to run: ingest,live,capacity,replay,memory (default: all "
+        "but memory, which takes 11 minutes on its own; with --quick, all)",
+    )
     parser.add_argument(
         "--no-dashboard-deflate",
         action="store_true",
@@ -603,7 +700,9 @@ def main(argv: list[str] | None = None) -> int:
         if key not in Plan.__dataclass_fields__ or key == "quick":
             parser.error(f"--set: no plan field {key!r}")
         plan = replace(plan, **{key: type(getattr(plan, key))(value)})
-    only = set((args.only or "ingest,live,capacity,replay").split(","))
+    only = set((args.only or ",".join(default_phases(plan))).split(","))
+    if only - set(PHASES):
+        parser.error(f"--only: no phase {', '.join(sorted(only - set(PHASES)))}")
     deflate = not args.no_dashboard_deflate
     started = time.monotonic()
     idle = MachineMeter()
@@ -687,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
                     deflate,
                     progress,
                 )
-            memory = memory_figure(live.pop("rss_mb"), plan.live_settle_s)
+            live_memory = memory_figure(live.pop("rss_mb"), plan.live_settle_s)
             figure2: dict[str, Any] = {
                 "database": live_db,
                 "dashboard_deflate": deflate,
@@ -711,13 +810,11 @@ def main(argv: list[str] | None = None) -> int:
             out["dashboard_p99_ms"] = figure2["dashboard_p99_ms"]["median"]
             out["alert_p99_ms"] = figure2["alert_p99_ms"]["median"]
             out["server_cpu_share"] = figure2["server_cpu_share"]["median"]
-            out["memory"] = memory
-            out["rss_mb"] = memory["rss_mb"]
-            out["rss_growing"] = memory["growing"]
+            figure2["memory"] = live_memory  # a short look; figure 5 is its own phase
             ok, p99 = holds(live, 100.0)
             first_capacity = (plan.live_chairs, ok, p99, live["lost"])
             say(
-                f"  dashboard p99 {out['dashboard_p99_ms']} ms, alert p99 {out['alert_p99_ms']} ms, lost {live['lost']}, RSS {out['rss_mb']} MB"
+                f"  dashboard p99 {out['dashboard_p99_ms']} ms, alert p99 {out['alert_p99_ms']} ms, lost {live['lost']}, RSS {live_memory['rss_mb']} MB"
             )
         if "capacity" in only:
             cap = capacity_search(live_db, plan, workdir, args.app_dir, deflate, first_capacity)
@@ -731,8 +828,13 @@ def main(argv: list[str] | None = None) -> int:
             rep = replay.measure(workdir, plan.replay_runs)
             out["replay"] = rep
             out["replay_cpu_s_2h"] = rep["cpu_s"]["median"]
-    out["targets"] = report.targets(out)
+        if "memory" in only:
+            out.update(memory_phase(live_db, plan, workdir, args.app_dir, deflate))
     out["duration_s"] = round(time.monotonic() - started, 1)
+    this_run = {k: out[k] for k in ("date", "command", "commit", "duration_s")}
+    out["phases"] = {phase: this_run for phase in PHASES if phase in only}
+    carry_over(out, args.out / "latest.json", only)
+    out["targets"] = report.targets(out)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
     table = report.table(out)

@@ -176,7 +176,7 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
 
     from app import security
     from app.db import create_engine
-    from app.models import Chair, Device, LoginSession, TreatmentSession, User
+    from app.models import Chair, Device, LoginSession, Reading, TreatmentSession, User
     from app.settings import Settings
 
     engine = create_engine(Settings(database_url=url, secret_key=SECRET_KEY))
@@ -210,6 +210,9 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
                     )
                 ).scalar_one()
             if sessions:
+                # Each session is in its post-dose observation (the bulk of a 2-hour session):
+                # opened 30 min ago, a pre-dose BP (seq 0) 25 min ago, dosed 20 min ago. The
+                # 45-min post-dose check and the 2-hour review fall due after any bench phase.
                 await conn.execute(
                     insert(TreatmentSession),
                     [
@@ -217,11 +220,38 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
                             "chair_id": cid,
                             "protocol": "spravato",
                             "patient_label": f"B{i}",
-                            "started_at": now,
+                            "started_at": now - timedelta(minutes=30),
+                            "dose_at": now - timedelta(minutes=20),
                             "limit_overrides": {},
                             "started_by": user_id,
                         }
                         for i, cid in enumerate(out.chair_ids)
+                    ],
+                )
+                sessions_of = dict(
+                    (
+                        await conn.execute(select(TreatmentSession.chair_id, TreatmentSession.id))
+                    ).all()
+                )
+                devices_of = dict((await conn.execute(select(Device.chair_id, Device.id))).all())
+                predose = now - timedelta(minutes=25)
+                await conn.execute(
+                    insert(Reading),
+                    [
+                        {
+                            "chair_id": cid,
+                            "session_id": sessions_of[cid],
+                            "device_id": devices_of[cid],
+                            "seq": 0,
+                            "measured_at": predose,
+                            "received_at": predose,
+                            "sbp": 120.0,
+                            "dbp": 80.0,
+                            "map": 93.0,
+                            "hr": 72.0,
+                            "spo2": 98.0,
+                        }
+                        for cid in out.chair_ids
                     ],
                 )
             if login:

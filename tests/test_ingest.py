@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy
 import websockets
 
 from tests.support import Clinic, Device, device_connect
@@ -188,3 +189,38 @@ async def test_many_devices_at_once_all_get_acks(clinic: Clinic) -> None:
     assert all(r == {"type": "ack", "seq": n} for replies in results for n, r in enumerate(replies))
     count = await clinic.query("SELECT count(*) AS n FROM reading")
     assert count[0].n == 200
+
+
+async def test_device_last_seen_is_written_at_once_then_kept_current_and_at_shutdown(
+    clinic: Clinic,
+) -> None:
+    from app.db import create_engine
+    from app.models import Device as DeviceRow
+    from tests.support import LiveServer
+
+    server = LiveServer(clinic.settings).start()
+    token, device_id, _ = await clinic.add_device("Chair 4")
+    engine = create_engine(clinic.settings)
+
+    async def last_seen() -> datetime | None:
+        async with engine.connect() as conn:
+            return await conn.scalar(
+                sqlalchemy.select(DeviceRow.last_seen_at).where(DeviceRow.id == device_id)
+            )
+
+    try:
+        async with device_connect(server, token) as conn:
+            device = Device(conn)
+            at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            assert (await device.reading(seq=1, ts=at, hr=70))["type"] == "ack"
+            first = await last_seen()
+            assert first is not None  # a device seen for the first time is written at once
+            await asyncio.sleep(0.05)
+            before_second = datetime.now(UTC)
+            assert (await device.reading(seq=2, ts=at, hr=71))["type"] == "ack"
+        server.stop()  # the newest sighting, not yet due, is written as the server stops
+        final = await last_seen()
+        assert final is not None and final >= before_second > first
+    finally:
+        server.stop()
+        await engine.dispose()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +28,7 @@ from app.wire import VITALS, ReadingIn
 
 log = logging.getLogger(__name__)
 READINGS_TOPIC = "readings"
+SEEN_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +84,17 @@ class ReadingWriter:
             TreatmentSession.chair_id.in_(bindparam("chairs", expanding=True)),
             TreatmentSession.ended_at.is_(None),
         )
-        self._seen = (
-            update(Device)
-            .where(Device.id.in_(bindparam("devices", expanding=True)))
+        devices = cast(Table, Device.__table__)
+        self._mark_seen = (
+            update(devices)
+            .where(devices.c.id == bindparam("device"))
             .values(last_seen_at=bindparam("seen_at"))
         )
+        # A device's last_seen_at is written when it is first seen, then every SEEN_EVERY_S
+        # for all devices at once, rather than one more statement in every commit.
+        self._seen_pending: dict[int, datetime] = {}
+        self._seen_known: set[int] = set()
+        self._seen_flushed = time.monotonic()
         self.batches = 0
         self.stored = 0
 
@@ -102,6 +110,10 @@ class ReadingWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        try:
+            await self._flush_seen()
+        except Exception:
+            log.exception("storing devices' last-seen times at shutdown failed")
 
     def submit(self, device: DeviceIdentity, reading: ReadingIn) -> asyncio.Future[Stored]:
         """Queue a validated reading; the future resolves once it is committed."""
@@ -155,8 +167,15 @@ class ReadingWriter:
             await self._assign_sessions(conn, list(first.values()))
             result = await conn.execute(self._store, list(first.values()))
             new_ids = {(r.device_id, r.seq): r.id for r in result}
-            devices = sorted({k[0] for k in first})
-            await conn.execute(self._seen, {"devices": devices, "seen_at": utcnow()})
+            seen = self._seen_due(batch)
+            if seen:
+                await conn.execute(
+                    self._mark_seen, [{"device": d, "seen_at": t} for d, t in seen.items()]
+                )
+        for device in seen:  # written: forget them until they are seen again
+            self._seen_known.add(device)
+            if self._seen_pending.get(device) == seen[device]:
+                del self._seen_pending[device]
         # Which of the rest were stored before (a resend), so the device can be told so.
         outcomes: list[Stored] = []
         claimed: set[tuple[int, int]] = set()
@@ -172,6 +191,24 @@ class ReadingWriter:
         rows = [dict(first[k], id=rid) for k, rid in new_ids.items()]
         rows.sort(key=lambda r: r["id"])
         return rows, outcomes
+
+    def _seen_due(self, batch: list[_Pending]) -> dict[int, datetime]:
+        """The devices whose last_seen_at this commit writes, with their newest time."""
+        for item in batch:
+            self._seen_pending[item.device.device_id] = item.received_at
+        if time.monotonic() - self._seen_flushed >= SEEN_EVERY_S:
+            self._seen_flushed = time.monotonic()
+            return dict(self._seen_pending)
+        return {d: t for d, t in self._seen_pending.items() if d not in self._seen_known}
+
+    async def _flush_seen(self) -> None:
+        if self._seen_pending:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    self._mark_seen,
+                    [{"device": d, "seen_at": t} for d, t in self._seen_pending.items()],
+                )
+            self._seen_pending.clear()
 
     async def _assign_sessions(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         """Attach each reading to its chair's open session (None: kept against the chair)."""
