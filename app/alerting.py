@@ -206,7 +206,8 @@ class AlertRunner:
                     else:
                         log.exception("alert engine input failed: %r", item)
             try:
-                published = await self._persist(events)
+                # Alerts first: the periodic saves of other sessions wait until they are out.
+                published = await self._persist(events, periodic=not events)
             except Exception:
                 # Nothing of this batch was stored. The stored state plus the stored readings
                 # reproduce it exactly, so reload from the database rather than lose an alert.
@@ -225,6 +226,13 @@ class AlertRunner:
                 if not ack.done.done():
                     match = [m["alert"] for m in published if m["alert"]["id"] == ack.alert_id]
                     ack.done.set_result(match[-1] if match else {})
+            if events:
+                try:
+                    await self._persist({})
+                except Exception:
+                    log.exception("storing engine state failed; restoring from the database")
+                    with contextlib.suppress(Exception):
+                        await self._restore()
 
     async def _apply(self, item: Any, out: Outcome) -> None:
         def record(live: LiveSession, events: list[engine.AlertEvent]) -> None:
@@ -340,15 +348,17 @@ class AlertRunner:
 
     # -- storage ---------------------------------------------------------------------------
 
-    async def _persist(self, events: Outcome, snapshot_all: bool = False) -> list[dict[str, Any]]:
+    async def _persist(
+        self, events: Outcome, snapshot_all: bool = False, periodic: bool = True
+    ) -> list[dict[str, Any]]:
         """Store events and the states behind them in one transaction; the messages to publish.
         A session whose state changed without events is stored every SNAPSHOT_EVERY_S (bounding
-        what a restart replays), or at once with ``snapshot_all``."""
+        what a restart replays; ``periodic``), or at once with ``snapshot_all``."""
         now = self._clock()
         changed = [self._live[sid] for sid in events if sid in self._live]
         if snapshot_all:
             changed += [s for s in self._live.values() if s.dirty and s.session_id not in events]
-        else:
+        elif periodic:
             changed += self._due_snapshots(now, events)
         if not changed:
             return []

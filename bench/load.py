@@ -30,6 +30,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 CONNECT_BATCH = 50  # handshakes in flight at once
+FIRST_SEQ = 4  # seq 0-3 of every device are the readings bench.stack.populate stores
 NORMAL = '"hr":72,"spo2":98'
 BP = '"sbp":120,"dbp":80,"map":93,'
 ALERT = '"sbp":186,"dbp":95,"map":125,"hr":80,"spo2":97'  # sbp_critical (and nothing else)
@@ -73,6 +74,18 @@ async def connect_all(urls_headers: list[tuple[str, dict[str, str]]], **kw: Any)
             )
         )
     return conns
+
+
+async def say_hello(conns: list[Any]) -> None:
+    async def hello(conn: Any) -> None:
+        ts = now_iso()
+        await conn.send(f'{{"type":"reading","seq":{FIRST_SEQ},"ts":"{ts}",{BP}{NORMAL}}}')
+        reply = orjson.loads(await conn.recv())
+        if reply.get("type") != "ack":
+            raise RuntimeError(f"hello reading refused: {reply}")
+
+    for i in range(0, len(conns), CONNECT_BATCH):
+        await asyncio.gather(*(hello(c) for c in conns[i : i + CONNECT_BATCH]))
 
 
 async def wait_start(stop: asyncio.Event) -> float:
@@ -176,6 +189,9 @@ async def run_devices(cfg: dict[str, Any]) -> dict[str, Any]:
     conns = await connect_all(
         [(url, {"Authorization": f"Bearer {t}"}) for t in tokens], compression=None
     )
+    # As a monitor does on connecting, each sends a full reading at once (not timed, not
+    # counted): the alert engine sees every chair reporting while the rest connect and wait.
+    await say_hello(conns)
     stop = asyncio.Event()
     start_at = await wait_start(stop)
     windows = [(start_at + a, start_at + b) for a, b in cfg["windows"]]
@@ -184,7 +200,7 @@ async def run_devices(cfg: dict[str, Any]) -> dict[str, Any]:
     per_window = [{"sent": 0, "errors": 0, "alerts_sent": 0} for _ in windows]
     totals = {"sent": 0, "acked": 0, "errors": 0, "duplicates": 0, "closed": 0}
     inflight: list[deque[float]] = [deque() for _ in range(n)]
-    seqs = [1] * n  # seq 0 is each chair's pre-dose reading (bench/stack.py)
+    seqs = [FIRST_SEQ + 1] * n  # FIRST_SEQ is the hello reading
     alerted: set[int] = set()
 
     async def send(i: int, body: str, alert: bool = False) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from bench import replay, report
+from bench.load import FIRST_SEQ
 from bench.report import spread
 from bench.stack import (
     REPO,
@@ -223,7 +224,7 @@ def ingest_run(
         "url": server.ws_url,
         "tokens": tokens,
         "window": plan.ingest_window,
-        "seq_base": run * 10_000_000 + 1,  # seq 0: the pre-dose reading
+        "seq_base": run * 10_000_000 + FIRST_SEQ,
         "warmup_s": plan.ingest_warmup_s,
         "measure_s": plan.ingest_measure_s,
         "drain_s": 10.0,

@@ -210,9 +210,12 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
                     )
                 ).scalar_one()
             if sessions:
-                # Each session is in its post-dose observation (the bulk of a 2-hour session):
-                # opened 30 min ago, a pre-dose BP (seq 0) 25 min ago, dosed 20 min ago. The
-                # 45-min post-dose check and the 2-hour review fall due after any bench phase.
+                # Each session is in its post-dose observation (the state most of a 2-hour
+                # session is in): opened 70 s ago, the monitor's readings every 20 s from 60 s
+                # ago to now (seq 0-3; the alert engine raises "no data" after 30 s without
+                # one), dosed 30 s ago after two of them (the pre-dose baseline). A server
+                # started on these tables finds every chair reporting, dosed, with a baseline;
+                # the 45-min check and the 2-hour review fall due after any bench phase.
                 await conn.execute(
                     insert(TreatmentSession),
                     [
@@ -220,8 +223,8 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
                             "chair_id": cid,
                             "protocol": "spravato",
                             "patient_label": f"B{i}",
-                            "started_at": now - timedelta(minutes=30),
-                            "dose_at": now - timedelta(minutes=20),
+                            "started_at": now - timedelta(seconds=70),
+                            "dose_at": now - timedelta(seconds=30),
                             "limit_overrides": {},
                             "started_by": user_id,
                         }
@@ -234,7 +237,6 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
                     ).all()
                 )
                 devices_of = dict((await conn.execute(select(Device.chair_id, Device.id))).all())
-                predose = now - timedelta(minutes=25)
                 await conn.execute(
                     insert(Reading),
                     [
@@ -242,9 +244,9 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
                             "chair_id": cid,
                             "session_id": sessions_of[cid],
                             "device_id": devices_of[cid],
-                            "seq": 0,
-                            "measured_at": predose,
-                            "received_at": predose,
+                            "seq": seq,
+                            "measured_at": at,
+                            "received_at": at,
                             "sbp": 120.0,
                             "dbp": 80.0,
                             "map": 93.0,
@@ -252,6 +254,9 @@ async def _populate(url: str, chairs: int, sessions: bool, login: bool) -> Fixtu
                             "spo2": 98.0,
                         }
                         for cid in out.chair_ids
+                        for seq, at in enumerate(
+                            now - timedelta(seconds=s) for s in (60, 40, 20, 0)
+                        )
                     ],
                 )
             if login:

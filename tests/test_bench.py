@@ -24,16 +24,20 @@ def _number(value: object, low: float, high: float) -> float:
     return float(value)
 
 
-def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
+def bench(*args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=timeout,
     )
+
+
+def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
+    proc = bench("--quick", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "live window" in proc.stderr  # progress goes to stderr as it runs
     out = json.loads((tmp_path / "latest.json").read_text())
@@ -73,4 +77,35 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
 
     _number(out["rss_mb"], 10, 8000)
     assert isinstance(out["rss_growing"], bool)
+    assert "memory window" in proc.stderr
+    assert out["memory"]["chairs"] == 200 and out["memory"]["lost"] == 0
+    assert len(out["memory"]["samples"]) >= 3
     assert set(out["targets"]) >= {"ingest_ratio", "dashboard_p99_ms", "replay_cpu_s_2h"}
+
+
+def test_a_run_of_some_phases_keeps_the_other_figures_and_says_from_when(tmp_path: Path) -> None:
+    first = bench("--quick", "--only", "replay", "--out", str(tmp_path), timeout=60)
+    assert first.returncode == 0, first.stderr[-4000:]
+    earlier = json.loads((tmp_path / "latest.json").read_text())
+
+    small = [
+        "--set",
+        "ingest_devices=10",
+        "--set",
+        "ingest_measure_s=1",
+        "--set",
+        "ingest_warmup_s=0.5",
+    ]
+    second = bench("--quick", "--only", "ingest", *small, "--out", str(tmp_path))
+    assert second.returncode == 0, second.stderr[-4000:]
+    out = json.loads((tmp_path / "latest.json").read_text())
+    assert out["ingest"]["sqlite"]["devices"] == 10  # measured now
+    assert out["replay"] == earlier["replay"]  # kept, and said to be from the first run
+    assert out["phases"]["replay"]["date"] == earlier["date"] != out["date"]
+    assert out["targets"]["replay_cpu_s_2h"]["value"] == earlier["replay_cpu_s_2h"]
+    table = (tmp_path / "latest.md").read_text()
+    assert f"- replay: {earlier['date']}, `{earlier['command']}`" in table
+
+    refused = bench("--quick", "--only", "nothing", "--out", str(tmp_path), timeout=60)
+    assert refused.returncode == 2 and "no phase nothing" in refused.stderr
+    assert json.loads((tmp_path / "latest.json").read_text()) == out  # nothing written
