@@ -194,12 +194,16 @@ class ReadingWriter:
 
     def _seen_due(self, batch: list[_Pending]) -> dict[int, datetime]:
         """The devices whose last_seen_at this commit writes, with their newest time."""
+        fresh: dict[int, datetime] = {}
         for item in batch:
-            self._seen_pending[item.device.device_id] = item.received_at
+            device = item.device.device_id
+            self._seen_pending[device] = item.received_at
+            if device not in self._seen_known:
+                fresh[device] = item.received_at
         if time.monotonic() - self._seen_flushed >= SEEN_EVERY_S:
             self._seen_flushed = time.monotonic()
             return dict(self._seen_pending)
-        return {d: t for d, t in self._seen_pending.items() if d not in self._seen_known}
+        return fresh
 
     async def _flush_seen(self) -> None:
         if self._seen_pending:
