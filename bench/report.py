@@ -113,6 +113,14 @@ def table(out: dict[str, Any]) -> str:
                 f"load generator {_mmm(live['generator_cpu_share'], '', 2)}; lost {live['run']['lost']}",
             )
         )
+        if "generator_lag_max_ms" in live:
+            rows.append(
+                (
+                    "2. load generator's own longest stall per window",
+                    _mmm(live["generator_lag_max_ms"], " ms", 0),
+                    "timed latencies include it; a large value is the generator's, not the server's",
+                )
+            )
     cap = out.get("capacity")
     if cap:
         tried = ", ".join(
@@ -146,6 +154,19 @@ def table(out: dict[str, Any]) -> str:
                 f"{'growing' if mem['growing'] else 'flat'}",
             )
         )
+        per_window = {
+            "dashboard p99": mem.get("dashboard_p99_ms_per_window"),
+            "generator stall": mem.get("generator_lag_max_ms_per_window"),
+        }
+        for what, values in per_window.items():
+            if values:
+                rows.append(
+                    (
+                        f"5. {what}, each {_fmt(mem.get('window_s'), ' s', 0)} window",
+                        _fmt(max((v for v in values if v is not None), default=None), " ms max", 0),
+                        ", ".join(_fmt(v, "", 0) for v in values),
+                    )
+                )
     lines = [
         f"Chairside benchmark — {out['date']} — {out['cores']} cores ({out['machine']['cpu']}) — `{out['command']}`",
         "",

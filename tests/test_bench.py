@@ -79,6 +79,9 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert isinstance(out["rss_growing"], bool)
     assert "memory window" in proc.stderr
     assert out["memory"]["chairs"] == 200 and out["memory"]["lost"] == 0
+    stalls = out["memory"]["generator_lag_max_ms_per_window"]
+    assert len(stalls) == len(out["memory"]["dashboard_p99_ms_per_window"])
+    assert all(_number(s, 0, 60_000) >= 0 for s in stalls)
     assert len(out["memory"]["samples"]) >= 3
     assert set(out["targets"]) >= {"ingest_ratio", "dashboard_p99_ms", "replay_cpu_s_2h"}
 
@@ -109,3 +112,24 @@ def test_a_run_of_some_phases_keeps_the_other_figures_and_says_from_when(tmp_pat
     refused = bench("--quick", "--only", "nothing", "--out", str(tmp_path), timeout=60)
     assert refused.returncode == 2 and "no phase nothing" in refused.stderr
     assert json.loads((tmp_path / "latest.json").read_text()) == out  # nothing written
+
+
+def test_the_load_generator_reports_its_own_stall_in_the_window_it_happened() -> None:
+    """A latency timed by a generator that stalled is the generator's: the probe must show it."""
+    import asyncio
+    import time
+
+    from bench.load import LagProbe
+
+    async def run() -> list[float]:
+        start = time.time()
+        probe = LagProbe([(start, start + 0.3), (start + 0.3, start + 0.6)])
+        probe.start()
+        await asyncio.sleep(0.05)
+        time.sleep(0.2)  # noqa: ASYNC251 - the generator blocks, as a long garbage collection would
+        await asyncio.sleep(0.6 - (time.time() - start))
+        return probe.stop()
+
+    first, second = asyncio.run(run())
+    assert first >= 190, first
+    assert second < 150, second
