@@ -67,6 +67,9 @@ class AlertRunner:
         self._remote_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._allowance, self._allowance_at = 0.0, clock()
         self._save_order: deque[tuple[float, int]] = deque()
+        # Sessions whose set-up (rules) the database does not hold yet: stored with the next
+        # batch, so a restart never brings back limits a clinician has changed.
+        self._setup_due: set[int] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -320,19 +323,17 @@ class AlertRunner:
                 session_id, session["chair_id"], engine.new_state(setup), readings_clock
             )
             live.last_reading_id = await self._newest_reading_id()
-            live.saved_at = self._clock()  # first stored with its first events, or when due
+            live.saved_at = self._clock()  # stored with this batch (its set-up is new)
             self._live[session_id] = live
             self._save_order.append((live.saved_at, session_id))
+            self._setup_due.add(session_id)
         dose_at = epoch(session.get("dose_at"))
         if dose_at is not None and not live.dose_known:
             record(live, live.dose(dose_at))
         rules = self._rules_for(live.state.setup.protocol, session.get("limit_overrides") or {})
         if rules.to_dict() != live.state.setup.rules.to_dict():
-            # New per-patient limits: the same state under the new rule set.
-            data = engine.state_to_dict(live.state)
-            data["setup"]["rules"] = rules.to_dict()
-            live.state = engine.state_from_dict(data)
-            live.dirty = True
+            live.change_rules(rules)
+            self._setup_due.add(live.session_id)
 
     def _for_chair(self, chair_id: int) -> LiveSession | None:
         return next(
@@ -353,20 +354,30 @@ class AlertRunner:
     ) -> list[dict[str, Any]]:
         """Store events and the states behind them in one transaction; the messages to publish.
         A session whose state changed without events is stored every SNAPSHOT_EVERY_S (bounding
-        what a restart replays; ``periodic``), or at once with ``snapshot_all``."""
+        what a restart replays; ``periodic``), or at once with ``snapshot_all``; one whose
+        set-up the database lacks (new, or new limits) at once."""
         now = self._clock()
         changed = [self._live[sid] for sid in events if sid in self._live]
         if snapshot_all:
-            changed += [s for s in self._live.values() if s.dirty and s.session_id not in events]
+            changed += [
+                s
+                for s in self._live.values()
+                if (s.dirty or not s.setup_stored) and s.session_id not in events
+            ]
         elif periodic:
             changed += self._due_snapshots(now, events)
+        if self._setup_due:
+            have = {live.session_id for live in changed}
+            changed += [self._live[s] for s in self._setup_due if s in self._live and s not in have]
         if not changed:
             return []
         async with self._db() as db:
             messages = await engine_store.store_outcome(db, changed, events)
             await db.commit()
+        self._setup_due.clear()
         for live in changed:
             live.dirty = False
+            live.setup_stored = True
             live.saved_at = now
             if live.state.ended:
                 self._live.pop(live.session_id, None)

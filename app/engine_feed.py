@@ -51,6 +51,7 @@ class LiveSession:
     pending_dose: float | None = None  # readings' clock: the dose, once that clock passes it
     last_t: float | None = None  # readings' clock: the newest reading time fed
     saved_at: float = 0.0  # wall time its state was last stored
+    setup_stored: bool = False  # the stored row holds the current set-up (rules and all)
 
     @property
     def dose_known(self) -> bool:
@@ -107,12 +108,24 @@ class LiveSession:
         dose, self.pending_dose = self.pending_dose, None
         return self.step(engine.DoseMarked(dose))
 
+    def change_rules(self, rules: engine.RuleSet) -> None:
+        """New per-patient limits: the same state under the new rule set."""
+        data = engine.state_to_dict(self.state)
+        data["setup"]["rules"] = rules.to_dict()
+        self.state = engine.state_from_dict(data)
+        self.dirty = True
+        self.setup_stored = False
+
     def to_snapshot(self) -> dict[str, Any]:
+        """The state without its set-up (``setup_snapshot``), which is stored apart."""
         return {
-            "engine": engine.state_to_dict(self.state),
+            "engine": engine.state_to_dict(self.state, with_setup=False),
             "pending_dose": self.pending_dose,
             "last_t": self.last_t,
         }
+
+    def setup_snapshot(self) -> dict[str, Any]:
+        return self.state.setup.to_dict()
 
     @classmethod
     def from_snapshot(
@@ -121,14 +134,20 @@ class LiveSession:
         chair_id: int,
         readings_clock: bool,
         data: dict[str, Any],
+        setup: dict[str, Any] | None,
         last_reading_id: int,
     ) -> LiveSession:
+        """From a stored row; ``setup`` None: a row of the older form, set-up inside ``data``
+        (stored anew at the next save)."""
         return cls(
             session_id,
             chair_id,
-            engine.state_from_dict(data["engine"]),
+            engine.state_from_dict(
+                data["engine"], engine.SessionSetup.from_dict(setup) if setup else None
+            ),
             readings_clock,
             last_reading_id,
             pending_dose=data.get("pending_dose"),
             last_t=data.get("last_t"),
+            setup_stored=setup is not None,
         )

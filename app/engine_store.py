@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,24 +64,37 @@ async def store_outcome(
 
 
 async def save_states(db: AsyncSession, changed: list[LiveSession]) -> None:
-    """Every changed session's state in one statement (an upsert); ended ones deleted."""
+    """Every changed session's state (ended ones deleted): with its set-up where the row lacks
+    it (an upsert), else the state alone (an update: the rule set is most of the bytes)."""
     ended = [live.session_id for live in changed if live.state.ended]
     if ended:
         await db.execute(delete(EngineSnapshot).where(EngineSnapshot.session_id.in_(ended)))
     now = utcnow()
-    rows = [
+    new = [
         {
             "session_id": live.session_id,
             "state": live.to_snapshot(),
+            "setup": live.setup_snapshot(),
             "last_reading_id": live.last_reading_id,
             "updated_at": now,
         }
         for live in changed
-        if not live.state.ended
+        if not live.state.ended and not live.setup_stored
     ]
-    if not rows:
-        return
-    await db.execute(_upsert(db.get_bind().dialect.name), rows)
+    if new:
+        await db.execute(_upsert(db.get_bind().dialect.name), new)
+    known = [
+        {
+            "b_session_id": live.session_id,
+            "b_state": live.to_snapshot(),
+            "b_last_reading_id": live.last_reading_id,
+            "b_updated_at": now,
+        }
+        for live in changed
+        if not live.state.ended and live.setup_stored
+    ]
+    if known:
+        await db.execute(_update_state(), known)
 
 
 @functools.cache
@@ -94,9 +107,25 @@ def _upsert(dialect: str) -> Any:
         index_elements=["session_id"],
         set_={
             "state": stmt.excluded.state,
+            "setup": stmt.excluded.setup,
             "last_reading_id": stmt.excluded.last_reading_id,
             "updated_at": stmt.excluded.updated_at,
         },
+    )
+
+
+@functools.cache
+def _update_state() -> Any:
+    """A stored session's state, its set-up left as stored (built once, as ``_upsert``)."""
+    table = cast(Table, EngineSnapshot.__table__)
+    return (
+        update(table)
+        .where(table.c.session_id == bindparam("b_session_id"))
+        .values(
+            state=bindparam("b_state"),
+            last_reading_id=bindparam("b_last_reading_id"),
+            updated_at=bindparam("b_updated_at"),
+        )
     )
 
 
@@ -140,7 +169,12 @@ async def _stored_or_new(
     snapshot = await db.get(EngineSnapshot, session.id)
     if snapshot is not None:
         return LiveSession.from_snapshot(
-            session.id, session.chair_id, readings_clock, snapshot.state, snapshot.last_reading_id
+            session.id,
+            session.chair_id,
+            readings_clock,
+            snapshot.state,
+            snapshot.setup,
+            snapshot.last_reading_id,
         )
     setup = engine.SessionSetup(
         protocol=session.protocol,

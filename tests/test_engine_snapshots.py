@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
+from app import alerts
 from app.alerting import SNAPSHOT_EVERY_S, AlertRunner
 from app.db import create_engine, create_sessionmaker
 from app.hub import MemoryHub
 from app.main import rules_source
 from app.models import Alert, Device, EngineSnapshot, Reading, TreatmentSession
+from app.models.base import utcnow
 from tests.support import Clinic
 from tests.test_alerts_live import start_session
 
@@ -135,6 +137,131 @@ async def test_restart_before_the_first_save_puts_the_dose_after_the_predose_rea
         # and counts; +5 is after it): 128, 132, 130, 134 -> 131.
         assert stored.state["engine"]["baseline"]["sbp"] == 131
         assert "predose_bp_missing" not in rules
+    finally:
+        await runner.stop()
+        await hub.stop()
+        await engine.dispose()
+
+
+async def _open_session(clinic: Clinic, name: str) -> tuple[int, int, datetime]:
+    chair = (await clinic.add_device(name))[2]
+    started = datetime.now(UTC) - timedelta(minutes=10)
+    engine = create_engine(clinic.settings)
+    async with engine.begin() as conn:
+        session = await conn.scalar(
+            insert(TreatmentSession)
+            .values(chair_id=chair, protocol="spravato", patient_label="NL",
+                    started_at=started, limit_overrides={})
+            .returning(TreatmentSession.id)
+        )  # fmt: skip
+    await engine.dispose()
+    assert session is not None
+    return chair, session, started
+
+
+def _limit(rules: dict[str, Any], rule_id: str) -> float:
+    return next(r["threshold"] for r in rules["rules"] if r["id"] == rule_id)
+
+
+async def test_new_limits_are_stored_with_the_next_batch_and_a_restart_keeps_them(
+    clinic: Clinic,
+) -> None:
+    """A clinician raises a patient's SBP limit; the server restarts before any periodic
+    save: the restored engine alarms at the patient's limit, not the default."""
+    chair, session, started = await _open_session(clinic, "Chair 4")
+    engine = create_engine(clinic.settings)
+    db = create_sessionmaker(engine)
+    hub = MemoryHub()
+    await hub.start()
+    now = [time.time()]  # never moved: no periodic save can happen
+    source = rules_source(clinic.settings)
+
+    def runner() -> AlertRunner:
+        return AlertRunner(db, hub, source, clock=lambda: now[0], tick_s=3600)
+
+    first = runner()
+    await first.start()
+    second: AlertRunner | None = None
+    try:
+        session_message = {
+            "id": session, "chair_id": chair, "protocol": "spravato",
+            "started_at": started.isoformat(), "dose_at": None, "ended_at": None,
+            "limit_overrides": {"sbp_high": {"threshold": 170}}, "engine_clock": "wall",
+        }  # fmt: skip
+        await hub.publish("sessions", {"type": "session", "session": session_message})
+
+        async def stored_limit() -> float | None:
+            async with db() as s:
+                row = await s.get(EngineSnapshot, session)
+            limit = (
+                _limit(row.setup["rules"], "sbp_high") if row is not None and row.setup else None
+            )
+            return limit if limit == 170 else None
+
+        await until(stored_limit, "the new limit stored with the next batch")
+        await first.stop()
+
+        second = runner()
+        await second.start()
+        ts = datetime.fromtimestamp(now[0], UTC).isoformat().replace("+00:00", "Z")
+        readings = [
+            {"id": 1, "chair_id": chair, "session_id": session, "ts": ts, "sbp": 165, "dbp": 88},
+            {"id": 2, "chair_id": chair, "session_id": session, "ts": ts, "sbp": 174, "dbp": 90},
+        ]
+        for one in readings:
+            await hub.publish("readings", {"type": "readings", "readings": [one]})
+
+            async def high() -> Alert | None:
+                async with db() as s:
+                    return await s.scalar(
+                        select(Alert).where(Alert.session_id == session, Alert.rule == "sbp_high")
+                    )
+
+            if one["sbp"] == 174:
+                alert = await until(high, "sbp_high at the patient's limit")
+                assert alert.value == 174 and "170" in alert.message  # not raised at 165
+    finally:
+        if second is not None:
+            await second.stop()
+        await hub.stop()
+        await engine.dispose()
+
+
+async def test_a_state_stored_in_the_older_form_is_restored_and_stored_anew(
+    clinic: Clinic,
+) -> None:
+    """After an upgrade, a session's state stored by the previous version (set-up inside the
+    state) is restored as it was, and the next save stores its set-up apart."""
+    _, session, started = await _open_session(clinic, "Chair 5")
+    setup = alerts.SessionSetup(
+        protocol="spravato", started_at=started.timestamp(), dose_at=None,
+        rules=rules_source(clinic.settings)("spravato", {"sbp_high": {"threshold": 165}}),
+    )  # fmt: skip
+    older = {"engine": alerts.state_to_dict(alerts.new_state(setup)), "pending_dose": None}
+    engine = create_engine(clinic.settings)
+    db = create_sessionmaker(engine)
+    async with db() as s:
+        s.add(
+            EngineSnapshot(
+                session_id=session, state=older, setup=None, last_reading_id=0,
+                updated_at=utcnow(),
+            )
+        )  # fmt: skip
+        await s.commit()
+    hub = MemoryHub()
+    await hub.start()
+    runner = AlertRunner(db, hub, rules_source(clinic.settings), tick_s=3600)
+    await runner.start()
+    try:
+
+        async def converted() -> EngineSnapshot | None:
+            async with db() as s:
+                row = await s.get(EngineSnapshot, session)
+            return row if row is not None and row.setup is not None else None
+
+        row = await until(converted, "the set-up stored apart")
+        assert "setup" not in row.state["engine"]
+        assert _limit(row.setup["rules"], "sbp_high") == 165  # the session's own limit, kept
     finally:
         await runner.stop()
         await hub.stop()

@@ -118,11 +118,12 @@ class EngineState:
         self.index = RuleIndex(self.setup.rules)
 
 
-def state_to_dict(state: EngineState) -> dict[str, Any]:
-    """The state as plain JSON-compatible data (dicts, lists, str, numbers, bools, None)."""
-    return {
+def state_to_dict(state: EngineState, *, with_setup: bool = True) -> dict[str, Any]:
+    """The state as plain JSON-compatible data (dicts, lists, str, numbers, bools, None).
+    ``with_setup=False`` leaves out the set-up (mostly the rule set, which changes seldom) for
+    a caller that stores it apart; ``state_from_dict`` then takes it as an argument."""
+    data: dict[str, Any] = {
         "format": STATE_FORMAT,
-        "setup": state.setup.to_dict(),
         "now": state.now,
         "dose_at": state.dose_at,
         "pending_dose": state.pending_dose,
@@ -143,16 +144,20 @@ def state_to_dict(state: EngineState) -> dict[str, Any]:
         "alerts": [alert.to_dict() for alert in state.book.open.values()],
         "next_alert_no": state.book.next_no,
     }
+    if with_setup:
+        data["setup"] = state.setup.to_dict()
+    return data
 
 
-def state_from_dict(data: Mapping[str, Any]) -> EngineState:
-    """Rebuild a state saved by ``state_to_dict``; StateError if it is not one."""
+def state_from_dict(data: Mapping[str, Any], setup: SessionSetup | None = None) -> EngineState:
+    """Rebuild a state saved by ``state_to_dict``, with ``setup`` if it was saved without it;
+    StateError if it is not one."""
     if not isinstance(data, Mapping) or data.get("format") != STATE_FORMAT:
         raise StateError(f"not an engine state of format {STATE_FORMAT}")
     try:
         alerts = [Alert.from_dict(item) for item in data["alerts"]]
         return EngineState(
-            setup=SessionSetup.from_dict(data["setup"]),
+            setup=setup if setup is not None else SessionSetup.from_dict(data["setup"]),
             now=data["now"],
             dose_at=data["dose_at"],
             pending_dose=data["pending_dose"],

@@ -60,12 +60,15 @@ class EngineSnapshot(Base):
     """The alert engine's state for an open session, so a restart resumes it exactly.
 
     Written in the same transaction as the alert events it led to; ``last_reading_id`` says
-    which readings it has seen (later ones are replayed on restore).
+    which readings it has seen (later ones are replayed on restore). ``setup`` (the session's
+    protocol, times and rule set) is written when it is new or changed, ``state`` (the rest) at
+    every save; NULL in a row stored before it had its own column (``state`` holds it then).
     """
 
     __tablename__ = "engine_snapshot"
 
     session_id: Mapped[int] = mapped_column(ForeignKey("treatment_session.id"), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    setup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_reading_id: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
