@@ -155,6 +155,7 @@ def table(out: dict[str, Any]) -> str:
             )
         )
         per_window = {
+            "ack p99": mem.get("ack_p99_ms_per_window"),
             "dashboard p99": mem.get("dashboard_p99_ms_per_window"),
             "generator stall": mem.get("generator_lag_max_ms_per_window"),
         }

@@ -576,6 +576,8 @@ def memory_phase(
         "lost": live["lost"],
         "window_s": plan.memory_window_s,
         "dashboard_p99_ms_per_window": [w["dashboard"]["p99_ms"] for w in live["windows"]],
+        # A reading is acknowledged after its commit: this one is the database's share.
+        "ack_p99_ms_per_window": [w["ack"]["p99_ms"] for w in live["windows"]],
         "alert_p99_ms_per_window": [w["alert"]["p99_ms"] for w in live["windows"]],
         "server_cpu_share_per_window": [w["server_cpu_share"] for w in live["windows"]],
         "generator_lag_max_ms_per_window": [w["generator_lag_max_ms"] for w in live["windows"]],
