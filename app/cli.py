@@ -33,6 +33,8 @@ def _say(message: str) -> None:
 def _run_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of database work in its own transaction and return its result."""
 
+    migrations.require_current(settings)
+
     async def go() -> T:
         engine = create_engine(settings)
         try:
@@ -241,7 +243,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo import run_demo
 
-    return run_demo(args)
+    # The demo keeps its logins across restarts, as `chairside serve` does.
+    ensure_secret_key()
+    return run_demo(args, Settings())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args, settings)
     except RuleError as exc:
         _say(f"error: rules: {exc}")
+        return 2
+    except migrations.DatabaseNotReady as exc:
+        _say(f"error: {exc}")
         return 2
     except ServiceError as exc:
         _say(f"error: {exc.detail}")

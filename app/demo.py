@@ -7,15 +7,15 @@ import asyncio
 import sys
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrations
 from app.db import create_engine, create_sessionmaker
-from app.models import Device, User
+from app.models import AuditEvent, Device, User
 from app.models.base import utcnow
 from app.services import audit, devices, users
-from app.settings import Settings, default_data_dir
+from app.settings import Settings
 from simulators.clinic import chair_scenario
 from simulators.demo import ClinicThread
 
@@ -75,19 +75,68 @@ async def _ensure_users(db: AsyncSession) -> None:
             await users.create_user(db, name, role, DEMO_PASSWORD, DEMO_ACTOR)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+class NotADemoDatabase(Exception):
+    """The configured database holds a clinic the demo did not make."""
+
+
+async def _check_demo_owned(settings: Settings) -> None:
+    """The demo adds logins with a published password: it runs only on a database that is
+    empty or that it made itself (its first audited action is the demo's)."""
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+        first: str | None = DEMO_ACTOR.name  # an empty database is the demo's to take
+        if tables and not {User.__tablename__, AuditEvent.__tablename__} <= tables:
+            first = None  # some other program's database
+        elif tables:
+            async with create_sessionmaker(engine)() as db:
+                if await db.scalar(select(User.id).limit(1)) is not None:
+                    first = await db.scalar(
+                        select(AuditEvent.actor).order_by(AuditEvent.id).limit(1)
+                    )
+    finally:
+        await engine.dispose()
+    if first != DEMO_ACTOR.name:
+        raise NotADemoDatabase(
+            f"the database at {settings.describe_database()} holds a clinic the demo did not "
+            "make; the demo adds logins with a published password, so it runs only on its own "
+            "database: point CHAIRSIDE_DATABASE_URL at another file (sqlite:///path/demo.db)"
+        )
+
+
+def _remove_demo_database(settings: Settings) -> None:
+    """``--fresh``: delete the demo's database file (only one the demo made)."""
+    path = settings.sqlite_path
+    assert path is not None
+    if path.exists():
+        asyncio.run(_check_demo_owned(settings))
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.cli import WS_MAX_SIZE
     from app.main import create_app
 
-    path = default_data_dir() / "demo.db"
-    if args.fresh:
-        for suffix in ("", "-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
-    settings = Settings(database_url=f"sqlite:///{path}", host="127.0.0.1", port=args.port)
-    _say(f"[1/3] migrating the demo database at {path}")
-    migrations.upgrade(settings)
+    if settings.sqlite_path is None:
+        _say(
+            "error: the demo runs on a SQLite file, and CHAIRSIDE_DATABASE_URL is "
+            f"{settings.describe_database()}: unset it or give a sqlite:/// path"
+        )
+        return 2
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": args.port})
+    try:
+        if args.fresh:
+            _remove_demo_database(settings)
+        _say(f"[1/3] migrating the demo database at {settings.sqlite_path}")
+        migrations.upgrade(settings)
+        asyncio.run(_check_demo_owned(settings))
+    except NotADemoDatabase as exc:
+        _say(f"error: {exc}")
+        return 2
     _say(f"[2/3] demo users and {args.chairs} chairs with a monitor each")
     monitors = asyncio.run(prepare(settings, args.chairs))
     url = f"http://127.0.0.1:{args.port}/"
@@ -96,7 +145,9 @@ def run_demo(args: argparse.Namespace) -> int:
     _say(f"  Chairside demo: {url}")
     _say(f"  log in as admin, clinician or nurse; password: {DEMO_PASSWORD}")
     _say(f"  {len(monitors)} simulated chairs at {args.speed:g}x real time (seed {args.seed})")
-    _say("  Ctrl-C stops the demo.")
+    _say("  Ctrl-C stops the demo; sessions under way carry on at the next start")
+    _say("  (`chairside demo --fresh` starts over). The other chairside commands use this")
+    _say("  database too, e.g. `chairside export 1`.")
     _say("")
     config = uvicorn.Config(
         create_app(settings),
@@ -116,9 +167,13 @@ def run_demo(args: argparse.Namespace) -> int:
         head_start_s=[
             60.0 * HEAD_START_MIN[chair_scenario(i, None)] for i in range(1, len(monitors) + 1)
         ],
+        carry_on=True,
+        say=lambda message: _say(f"  demo: {message}"),
     ).start()
     try:
         uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the demo is stopped: a clean stop
     finally:
         feed.stop()
     return 0

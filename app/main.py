@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,9 +14,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import alerts as engine
+from app import bundle
 from app.alerting import AlertRunner
 from app.api import dashboard, ingest
-from app.api.routes import admin, alerts, auth, clinic, frontend, health
+from app.api.routes import admin, alerts, auth, clinic, docs, frontend, health
 from app.db import create_engine, create_sessionmaker
 from app.hub import create_hub
 from app.lease import RedisLease
@@ -27,7 +27,6 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 GC_GEN0_THRESHOLD = 50_000
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 
 
 async def _close_revoked_devices(app: FastAPI) -> None:
@@ -90,8 +89,8 @@ CONTENT_SECURITY_POLICY = (
 
 async def _security_headers(request: Request, call_next: Any) -> Any:
     response = await call_next(request)
-    if not request.url.path.startswith("/docs"):  # Swagger UI loads its own inline script
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    # The API docs page sets its own policy (app/api/routes/docs.py); setdefault keeps it.
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
 
@@ -129,6 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Chairside",
         summary="Live vital-signs station for ketamine and esketamine clinics",
         lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url=None,  # served by docs.router, from the server itself
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.rules_for = rules_source(settings)
@@ -140,12 +142,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(dashboard.router)
     app.include_router(frontend.router)  # before the /static mount, which would shadow it
+    app.include_router(docs.router)
     app.middleware("http")(_security_headers)
-    if FRONTEND_DIR.is_dir():
-        app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")
+    dashboard_files = bundle.frontend_dir()
+    app.mount("/static", StaticFiles(directory=dashboard_files), name="static")
 
-        @app.get("/", include_in_schema=False)
-        async def index() -> FileResponse:
-            return FileResponse(FRONTEND_DIR / "index.html")
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(dashboard_files / "index.html")
 
     return app

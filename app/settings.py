@@ -78,3 +78,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file (None for PostgreSQL or an in-memory database)."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
+        return Path(path).expanduser() if path and path != ":memory:" else None
+
+    def describe_database(self) -> str:
+        """Where the database is, for messages: the file, or the URL without its password."""
+        if self.sqlite_path is not None:
+            return str(self.sqlite_path)
+        scheme, _, rest = self.database_url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"

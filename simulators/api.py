@@ -64,6 +64,10 @@ class ClinicAPI:
             f"revoke device {device_id}",
         )
 
+    async def chair_statuses(self) -> list[dict[str, Any]]:
+        """Every chair with its open session and latest vitals (``GET /api/chairs``)."""
+        return list(_check(await self.client.get("/api/chairs"), "list chairs"))
+
     async def chair_id(self, name: str) -> int:
         chairs = _check(await self.client.get("/api/chairs"), "list chairs")
         for chair in chairs:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from simulators.api import ClinicAPI, ClinicAPIError
-from simulators.clock import SimClock
+from simulators.clock import SimClock, head_start_for
 from simulators.courses import PROTOCOLS, SimReading, dose_time, outage_window, session_readings
 from simulators.monitor import Monitor, MonitorStats
 
@@ -36,6 +37,31 @@ SCENARIO_MIX: tuple[str, ...] = (
 )
 NIBP_CYCLE_S = 300.0
 PROGRESS_EVERY_S = 2.0
+# A simulated session's patient label names its round's seed and its chair: SIM-<seed>-<chair>.
+STAMP_RESOLUTION_S = 0.001  # a reading's ts is stamped to the millisecond
+SESSION_LABEL = re.compile(r"^SIM-(\d+)-(\d+)$")
+
+
+def session_label(seed: int, index: int) -> str:
+    return f"SIM-{seed}-{index:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSession:
+    """A chair's session that an earlier run left open, to be carried on where it stopped."""
+
+    session_id: int
+    started_at: datetime
+    dosed: bool
+    # The newest measurement the server holds for the chair (None: nothing stored yet).
+    stored_through: datetime | None
+
+    def stored_through_s(self) -> float:
+        """The simulated second up to which the session's readings are stored (to within
+        the millisecond a reading's ``ts`` carries)."""
+        if self.stored_through is None:
+            return -1.0
+        return (self.stored_through - self.started_at).total_seconds() + STAMP_RESOLUTION_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +171,8 @@ async def run_clinic(
     nibp_cycle_s: float = NIBP_CYCLE_S,
     window: int = 200,
     head_start_s: Sequence[float] | None = None,
+    resume: Mapping[int, OpenSession] | None = None,
+    end_on_stop: bool = True,
 ) -> ClinicReport:
     """Run ``chairs`` simulated sessions concurrently until done (or ``stop`` is set).
 
@@ -152,12 +180,17 @@ async def run_clinic(
     monitor per chair (registered ones are revoked at the end; their tokens are never shown).
     ``head_start_s`` gives each chair's session a head start: that much simulated time has
     already passed when the run begins (its readings are sent at once, as a catch-up).
+    ``resume`` carries on sessions an earlier run left open (by chair index, 1-based; see
+    ``find_open_round``): only those chairs take part, each from the first reading the server
+    does not hold, with the stamps it had. With ``end_on_stop`` false, sessions still under way
+    when ``stop`` is set stay open, as they do at a clinic when the station restarts.
     """
     stop = stop or asyncio.Event()
     count = len(monitors) if monitors is not None else chairs
     plans = [
         plan_chair(i, seed, scenario, duration_s, protocol, nibp_cycle_s)
         for i in range(1, count + 1)
+        if resume is None or i in resume
     ]
     ws_url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     ws_url = ws_url.rstrip("/") + "/ws/ingest"
@@ -184,21 +217,30 @@ async def run_clinic(
             for p in plans
         ]
         first = SimClock(speed=speed, duration_s=duration_s)
+
+        def head_start(plan: ChairPlan) -> float:
+            if resume is not None:
+                opened = resume[plan.index].started_at
+                return head_start_for(opened, first.wall_start, speed, duration_s)
+            return min(head_start_s[plan.index - 1], duration_s) if head_start_s else 0.0
+
         clocks = [
             SimClock(
                 speed=speed,
                 duration_s=duration_s,
                 real_start=first.real_start,
                 wall_start=first.wall_start,
-                head_start_s=min(head_start_s[p.index - 1], duration_s) if head_start_s else 0.0,
+                head_start_s=head_start(p),
             )
             for p in plans
         ]
         clock = clocks[0]
         for plan, report, chair_id, own in zip(plans, reports, chair_ids, clocks, strict=True):
-            label = f"SIM-{seed}-{plan.index:02d}"
+            if resume is not None:
+                report.session_id = resume[plan.index].session_id
+                continue
             report.session_id = await api.start_session(
-                chair_id, plan.protocol, label, started_at=own.wall(0)
+                chair_id, plan.protocol, session_label(seed, plan.index), started_at=own.wall(0)
             )
         # A device re-used from an earlier run must not repeat its seqs (they would be
         # acknowledged as duplicates and not stored): start them past anything sent before.
@@ -207,7 +249,7 @@ async def run_clinic(
             Monitor(
                 ws_url,
                 token,
-                plan.readings,
+                _still_to_send(plan, resume),
                 own,
                 seq_base=seq_base,
                 outage=plan.outage,
@@ -222,7 +264,7 @@ async def run_clinic(
         try:
             await asyncio.gather(
                 *(
-                    _run_chair(api, plan, run, report, own, stop)
+                    _run_chair(api, plan, run, report, own, stop, end_on_stop, _dosed(plan, resume))
                     for plan, run, report, own in zip(plans, runs, reports, clocks, strict=True)
                 )
             )
@@ -239,6 +281,17 @@ async def run_clinic(
     return ClinicReport(reports, real_s, min(clock.sim_now(), duration_s))
 
 
+def _still_to_send(plan: ChairPlan, resume: Mapping[int, OpenSession] | None) -> list[SimReading]:
+    if resume is None:
+        return plan.readings
+    stored_through_s = resume[plan.index].stored_through_s()
+    return [r for r in plan.readings if r.t_s > stored_through_s]
+
+
+def _dosed(plan: ChairPlan, resume: Mapping[int, OpenSession] | None) -> bool:
+    return resume is not None and resume[plan.index].dosed
+
+
 async def _run_chair(
     api: ClinicAPI,
     plan: ChairPlan,
@@ -246,16 +299,58 @@ async def _run_chair(
     report: ChairReport,
     clock: SimClock,
     stop: asyncio.Event,
+    end_on_stop: bool,
+    dosed: bool,
 ) -> None:
     assert report.session_id is not None
-    dose = asyncio.create_task(_mark_dose(api, plan, monitor, report, clock, stop))
+    dose = (
+        None if dosed else asyncio.create_task(_mark_dose(api, plan, monitor, report, clock, stop))
+    )
     try:
         await monitor.run()
-        await dose
+        if dose is not None:
+            await dose
     finally:
-        dose.cancel()
-        with contextlib.suppress(ClinicAPIError, OSError):
-            await api.end_session(report.session_id)
+        if dose is not None:
+            dose.cancel()
+        if end_on_stop or monitor.finished:
+            with contextlib.suppress(ClinicAPIError, OSError):
+                await api.end_session(report.session_id)
+
+
+async def find_open_round(
+    api: ClinicAPI, chairs: Sequence[str], duration_s: float, now: datetime
+) -> tuple[int, dict[int, OpenSession]] | None:
+    """The simulated round an earlier run left under way at ``chairs`` (in chair order): its
+    seed and each of its open sessions by chair index. Sessions that would have ended by
+    ``now`` are ended here instead (a monitor does not buffer hours); None when none is left."""
+    statuses = {status["name"]: status for status in await api.chair_statuses()}
+    found: dict[int, tuple[int, OpenSession]] = {}
+    for index, name in enumerate(chairs, start=1):
+        session = (statuses.get(name) or {}).get("session")
+        match = SESSION_LABEL.match(session["patient_label"]) if session else None
+        if session is None or match is None or int(match.group(2)) != index:
+            continue
+        opened = OpenSession(
+            session_id=int(session["id"]),
+            started_at=datetime.fromisoformat(session["started_at"]),
+            dosed=session["dose_at"] is not None,
+            stored_through=_newest_measurement(statuses[name]["latest"]),
+        )
+        if (now - opened.started_at).total_seconds() >= duration_s:
+            await api.end_session(opened.session_id)
+            continue
+        found[index] = (int(match.group(1)), opened)
+    if not found:
+        return None
+    # One round at a time: a chair left over from an older round starts with the next one.
+    seed = max(round_seed for round_seed, _ in found.values())
+    return seed, {i: opened for i, (s, opened) in found.items() if s == seed}
+
+
+def _newest_measurement(latest: Mapping[str, dict[str, str] | None]) -> datetime | None:
+    times = [datetime.fromisoformat(v["measured_at"]) for v in latest.values() if v is not None]
+    return max(times, default=None)
 
 
 async def _mark_dose(

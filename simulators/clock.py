@@ -61,3 +61,13 @@ class SimClock:
     def ts(self, t_s: float) -> str:
         """``wall(t_s)`` as the ISO 8601 text of the wire format (UTC, milliseconds, ``Z``)."""
         return self.wall(t_s).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def head_start_for(started_at: datetime, now: datetime, speed: float, duration_s: float) -> float:
+    """The head start of a clock made at ``now`` that stamps simulated second 0 at
+    ``started_at``: how far a session begun then has run, so that carrying it on keeps every
+    stamp it already has (its readings from then to now go out as a monitor's catch-up)."""
+    elapsed = max(0.0, (now - started_at).total_seconds())
+    if speed > 1:  # the session is placed so that it ends when the run does (see lead_s)
+        elapsed = duration_s - speed * (duration_s - elapsed)
+    return min(max(0.0, elapsed), duration_s)

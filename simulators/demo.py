@@ -6,11 +6,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import httpx
 
-from simulators.clinic import ClinicReport, run_clinic
+from simulators.api import ClinicAPI
+from simulators.clinic import ClinicReport, OpenSession, find_open_round, run_clinic
 
 log = logging.getLogger(__name__)
 DEFAULT_DURATION_S = 150 * 60.0
@@ -21,6 +23,9 @@ class ClinicThread:
 
     Waits for the server to answer ``/api/health`` first, then runs sessions on every chair;
     with ``repeat`` a new round (next seed) starts when one ends, as a clinic's day goes on.
+    With ``carry_on`` (which needs ``monitors``), sessions an earlier run left open at those
+    chairs are carried on where they stopped, and sessions still under way at ``stop()`` stay
+    open for the next run.
     """
 
     def __init__(
@@ -38,6 +43,8 @@ class ClinicThread:
         repeat: bool = True,
         progress: bool = False,
         head_start_s: Sequence[float] | None = None,
+        carry_on: bool = False,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url
         self.user, self.password = user, password
@@ -45,6 +52,10 @@ class ClinicThread:
         self.scenario, self.duration_s = scenario, duration_s
         self.monitors, self.repeat, self.progress = monitors, repeat, progress
         self.head_start_s = head_start_s
+        if carry_on and monitors is None:
+            raise ValueError("carrying sessions on needs the chairs' monitors")
+        self.carry_on = carry_on
+        self.say = say or (lambda message: None)
         self.reports: list[ClinicReport] = []
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,7 +93,10 @@ class ClinicThread:
         if self._stopping.is_set():
             return
         await wait_for_server(self.base_url, self._stop)
-        seed = self.seed
+        seed, head_start = self.seed, self.head_start_s
+        resume = await self._open_round() if self.carry_on else None
+        if resume is not None:
+            seed, head_start = resume[0], None
         while not self._stop.is_set():
             report = await run_clinic(
                 self.base_url,
@@ -97,12 +111,29 @@ class ClinicThread:
                 stop=self._stop,
                 monitors=self.monitors,
                 # Only the first round joins sessions already under way.
-                head_start_s=self.head_start_s if seed == self.seed else None,
+                head_start_s=head_start,
+                resume=resume[1] if resume is not None else None,
+                end_on_stop=not self.carry_on,
             )
+            head_start, resume = None, None
             self.reports.append(report)
             if not self.repeat:
                 return
             seed += 1
+
+    async def _open_round(self) -> tuple[int, dict[int, OpenSession]] | None:
+        assert self.monitors is not None
+        async with ClinicAPI(self.base_url) as api:
+            await api.login(self.user, self.password)
+            found = await find_open_round(
+                api, [chair for chair, _ in self.monitors], self.duration_s, datetime.now(UTC)
+            )
+        if found is None:
+            self.say("no session left open by an earlier run: starting a new round")
+        else:
+            chairs = ", ".join(self.monitors[i - 1][0] for i in sorted(found[1]))
+            self.say(f"carrying on the sessions left open at {chairs}")
+        return found
 
 
 async def wait_for_server(base_url: str, stop: asyncio.Event, within_s: float = 30.0) -> None:

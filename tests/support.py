@@ -32,6 +32,8 @@ from app.settings import Settings
 POSTGRES_ADMIN_URL = os.environ.get(
     "CHAIRSIDE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+# Real recorded traces kept in the repository, with their provenance beside them.
+TRACES = Path(__file__).resolve().parent / "data" / "traces"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "correct-horse-9"
 

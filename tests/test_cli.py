@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from app import migrations
 from app.db import create_engine
 from app.settings import Settings
+from tests.support import TRACES
 
 
 def chairside(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -82,16 +84,6 @@ async def test_device_add_prints_the_token_once_and_stores_its_hash(migrated: Pa
     assert stored != token and token not in str(stored)
 
 
-SHARED_TRACES = (
-    Path(
-        os.environ.get(
-            "CHAIRSIDE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
-        )
-    )
-    / "traces"
-)
-
-
 def test_offline_replay_prints_the_contract_fields_and_is_deterministic(tmp_path: Path) -> None:
     trace = tmp_path / "rise.csv"
     rows = ["t_s,sbp,dbp,map,hr,spo2"]
@@ -125,9 +117,48 @@ def test_offline_replay_reports_rows_the_ingest_would_reject(tmp_path: Path) -> 
     result = chairside(
         tmp_path,
         "replay",
-        str(SHARED_TRACES / "mimic2_s25047_numerics_1min.csv"),
+        str(TRACES / "mimic2_s25047_numerics_1min.csv"),
         "--offline",
         "--json",
     )
     assert result.returncode == 0, result.stderr
     assert "skipped row at t_s=" in result.stderr and "out_of_range" in result.stderr
+
+
+@pytest.mark.parametrize("command", [("export", "1"), ("user", "add", "amy", "--role", "nurse")])
+def test_a_command_on_a_missing_database_says_how_to_make_it_and_creates_nothing(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    result = chairside(tmp_path, *command, stdin="long-enough\n")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, no traceback
+    assert "no Chairside database at" in result.stderr
+    assert "chairside db upgrade" in result.stderr
+    assert not (tmp_path / "cli.db").exists()
+
+
+def test_a_command_on_a_database_behind_the_migrations_names_both_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "cli.db").touch()  # e.g. an empty file someone made
+    empty = chairside(tmp_path, "export", "1")
+    assert empty.returncode == 2 and empty.stderr.count("\n") == 1, empty.stderr
+    assert "has no Chairside schema" in empty.stderr and "chairside db upgrade" in empty.stderr
+    migrations.upgrade(Settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}"), "0003")
+    behind = chairside(tmp_path, "device", "add", "--chair", "Chair 1")
+    assert behind.returncode == 2 and behind.stderr.count("\n") == 1, behind.stderr
+    assert "at migration 0003" in behind.stderr and "needs 0004" in behind.stderr
+    assert chairside(tmp_path, "db", "upgrade").returncode == 0
+    assert chairside(tmp_path, "device", "add", "--chair", "Chair 1").returncode == 0
+
+
+def test_the_demo_refuses_a_database_it_did_not_make_and_never_deletes_it(migrated: Path) -> None:
+    added = chairside(migrated, "user", "add", "amy", "--role", "admin", stdin="long-enough\n")
+    assert added.returncode == 0, added.stderr
+    for extra in ((), ("--fresh",)):
+        refused = chairside(migrated, "demo", "--port", "1", *extra)
+        assert refused.returncode == 2, refused.stderr
+        assert "holds a clinic the demo did not make" in refused.stderr
+        assert (migrated / "cli.db").exists()
+    still = chairside(migrated, "user", "add", "bob", "--role", "nurse", stdin="long-enough\n")
+    assert still.returncode == 0, still.stderr

@@ -1,4 +1,4 @@
-"""Real ICU recordings (PhysioNet, see the traces' README) replayed offline through the engine.
+"""Real ICU recordings (PhysioNet; tests/data/traces/README.md) replayed offline through the engine.
 
 The 1-minute numerics files have one HR/SpO2 sample a minute, where a chair monitor sends one a
 second; with the default 30 s no-data window they would raise no_data every minute, which is
@@ -8,31 +8,13 @@ right for a live feed but says nothing here. Those replays therefore set the no-
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from app.alerts import RuleSet, default_rules
 from app.trace import run_offline
-
-
-def traces_dir() -> Path:
-    """shared/data/traces beside the repository, or under $CHAIRSIDE_SHARED_DATA."""
-    candidates = []
-    if os.environ.get("CHAIRSIDE_SHARED_DATA"):
-        base = Path(os.environ["CHAIRSIDE_SHARED_DATA"])
-        candidates += [base / "traces", base / "data" / "traces", base]
-    candidates.append(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "traces")
-    for candidate in candidates:
-        if (candidate / "mimic2_s25047_numerics_1min.csv").is_file():
-            return candidate
-    where = ", ".join(str(c) for c in candidates)
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"real traces not found (looked in {where})")
-    pytest.skip(f"real traces not found (looked in {where}); set CHAIRSIDE_SHARED_DATA")
+from tests.support import TRACES
 
 
 def replay(
@@ -59,7 +41,7 @@ def raised(events: list[dict[str, Any]], kind: str = "physiological") -> list[tu
 
 
 def test_hypotensive_tachycardic_mimicdb_patient_raises_sbp_low_and_hr_high() -> None:
-    events, rejected = replay(traces_dir() / "mimicdb_03700181_abp_derived_15s.csv")
+    events, rejected = replay(TRACES / "mimicdb_03700181_abp_derived_15s.csv")
     # SBP ~45 (MAP ~34) is hypotension from the first reading: one BP reading is enough.
     # HR 121-123 holds over consecutive 15 s samples: hr_high once 15 s have passed.
     # Nobody acknowledges, so both medium alerts escalate after 2 min; the pressure never
@@ -75,15 +57,13 @@ def test_hypotensive_tachycardic_mimicdb_patient_raises_sbp_low_and_hr_high() ->
 
 
 def test_hypotensive_mimicdb_patient_under_iv_ketamine_limits_raises_the_same_alerts() -> None:
-    events, _ = replay(
-        traces_dir() / "mimicdb_03700181_abp_derived_15s.csv", protocol="iv-ketamine"
-    )
+    events, _ = replay(TRACES / "mimicdb_03700181_abp_derived_15s.csv", protocol="iv-ketamine")
     assert raised(events) == [(0.0, "sbp_low"), (15.0, "hr_high")]
     assert events[1]["message"] == "HR 123 ≥ 110/min for 15 s"
 
 
 def test_s00001_arterial_segment_raises_only_no_data_over_its_gaps() -> None:
-    events, rejected = replay(traces_dir() / "mimic2_s00001_abp_derived_15s.csv")
+    events, rejected = replay(TRACES / "mimic2_s00001_abp_derived_15s.csv")
     # BP 114-156/54-79 and HR 55-72 stay inside every limit. The first minute and the 60 s
     # between waveform segments have no valid beats: a live screen must say "no data" then.
     assert [(e["t_s"], e["event"], e["rule"]) for e in events] == [
@@ -96,9 +76,7 @@ def test_s00001_arterial_segment_raises_only_no_data_over_its_gaps() -> None:
 
 
 def test_messy_s25047_rejects_implausible_values_and_raises_spo2_critical() -> None:
-    events, rejected = replay(
-        traces_dir() / "mimic2_s25047_numerics_1min.csv", rules=minute_rules()
-    )
+    events, rejected = replay(TRACES / "mimic2_s25047_numerics_1min.csv", rules=minute_rules())
     # The ingest's plausibility ranges reject cuff artefacts such as 40/18 and 74/10 and
     # SpO2 readings below 50 %; those rows never reach the alert rules.
     assert [(t, code, detail.split(" is ")[0]) for t, code, detail in rejected] == [
@@ -133,9 +111,7 @@ def test_messy_s25047_rejects_implausible_values_and_raises_spo2_critical() -> N
 
 
 def test_s00001_day_and_a_half_raises_few_physiological_alerts_all_medium() -> None:
-    events, rejected = replay(
-        traces_dir() / "mimic2_s00001_numerics_1min.csv", rules=minute_rules()
-    )
+    events, rejected = replay(TRACES / "mimic2_s00001_numerics_1min.csv", rules=minute_rules())
     # A stable ICU patient over 32 h: two systolic peaks above 160 and two spells of HR
     # below 50 for over a minute; each clears. HR 11.5 and MAP 25.3 are implausible.
     assert raised(events) == [
@@ -169,7 +145,7 @@ def test_s00001_slice_as_a_spravato_session_raises_one_medium_bp_alert(tmp_path:
     # The README's chair-session slice (t 3900-10500, NIBP every 5 min), dosed at 5700 after
     # 30 min of readings: baseline SBP 138. The 167 at 10320 is +29 (below the marked-rise
     # +40) but above the absolute 160: one medium alert, which clears at the next reading.
-    lines = (traces_dir() / "mimic2_s00001_numerics_1min.csv").read_text().splitlines()
+    lines = (TRACES / "mimic2_s00001_numerics_1min.csv").read_text().splitlines()
     rows = [line for line in lines[1:] if 3900 <= float(line.split(",")[0]) <= 10500]
     path = tmp_path / "slice.csv"
     path.write_text("\n".join([lines[0], *rows]) + "\n")
