@@ -170,10 +170,14 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         carry_on=True,
         say=lambda message: _say(f"  demo: {message}"),
     ).start()
+    server = uvicorn.Server(config)
     try:
-        uvicorn.Server(config).run()
+        server.run()
     except KeyboardInterrupt:
         pass  # Ctrl-C is how the demo is stopped: a clean stop
     finally:
         feed.stop()
+    if not server.started:
+        _say(f"error: the demo's server did not start on port {args.port} (see above)")
+        return 1
     return 0

@@ -93,6 +93,8 @@ class ClinicThread:
         if self._stopping.is_set():
             return
         await wait_for_server(self.base_url, self._stop)
+        if self._stop.is_set():  # stopped before the server answered (or it never started)
+            return
         seed, head_start = self.seed, self.head_start_s
         resume = await self._open_round() if self.carry_on else None
         if resume is not None:
