@@ -67,8 +67,9 @@ class AlertRunner:
         self._remote_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._allowance, self._allowance_at = 0.0, clock()
         self._save_order: deque[tuple[float, int]] = deque()
-        # Sessions whose set-up (rules) the database does not hold yet: stored with the next
-        # batch, so a restart never brings back limits a clinician has changed.
+        # Sessions whose set-up (rules) the database does not hold yet, or with a monitor event
+        # to store: stored with the next batch, so a restart never brings back limits a
+        # clinician has changed, and an export holds every monitor event the engine got.
         self._setup_due: set[int] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -261,6 +262,8 @@ class AlertRunner:
             target = self._for_chair(item["chair_id"])
             if target is not None:
                 record(target, target.device(item, self._clock()))
+                # Stored with this batch (with the state that saw it), whatever it raised.
+                self._setup_due.add(target.session_id)
 
     def _remote_request(self, message: dict[str, Any]) -> AckRequest:
         """An acknowledgement forwarded by another worker; its outcome goes back by the hub."""
@@ -318,6 +321,7 @@ class AlertRunner:
                 started_at=started if readings_clock else max(started, self._clock()),
                 dose_at=None,
                 rules=self._rules_for(session["protocol"], session.get("limit_overrides") or {}),
+                nibp_cycle_s=session.get("nibp_interval_s"),
             )
             live = LiveSession(
                 session_id, session["chair_id"], engine.new_state(setup), readings_clock
@@ -333,6 +337,8 @@ class AlertRunner:
         rules = self._rules_for(live.state.setup.protocol, session.get("limit_overrides") or {})
         if rules.to_dict() != live.state.setup.rules.to_dict():
             live.change_rules(rules)
+            self._setup_due.add(live.session_id)
+        if live.change_nibp_cycle(session.get("nibp_interval_s")):
             self._setup_due.add(live.session_id)
 
     def _for_chair(self, chair_id: int) -> LiveSession | None:

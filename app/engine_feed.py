@@ -10,7 +10,7 @@ any speed raises what the offline run raises.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,18 @@ def engine_reading(message: dict[str, Any]) -> engine.Reading:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class MonitorInput:
+    """What the engine was told about the monitor, kept to be stored with the state that saw
+    it: ``connected``, ``disconnected`` or ``rejected`` (with ``code``), at the engine's time,
+    after the readings up to ``last_reading_id``."""
+
+    at: float
+    event: str
+    code: str | None
+    last_reading_id: int
+
+
 @dataclass(slots=True)
 class LiveSession:
     """An open session's engine state, and where its feed stands."""
@@ -52,6 +64,7 @@ class LiveSession:
     last_t: float | None = None  # readings' clock: the newest reading time fed
     saved_at: float = 0.0  # wall time its state was last stored
     setup_stored: bool = False  # the stored row holds the current set-up (rules and all)
+    monitor_inputs: list[MonitorInput] = field(default_factory=list)  # not stored yet
 
     @property
     def dose_known(self) -> bool:
@@ -96,11 +109,18 @@ class LiveSession:
         if self.readings_clock:
             now = self.last_t if self.last_t is not None else self.state.now
         kind = message["type"]
+        code = str(message.get("code", "")) if kind == "rejected" else None
+        item: engine.Input
         if kind == "connected":
-            return self.step(engine.DeviceConnected(now))
-        if kind == "disconnected":
-            return self.step(engine.DeviceDisconnected(now))
-        return self.step(engine.ReadingRejected(now, str(message.get("code", ""))))
+            item = engine.DeviceConnected(now)
+        elif kind == "disconnected":
+            item = engine.DeviceDisconnected(now)
+        else:
+            item = engine.ReadingRejected(now, code or "")
+        events = self.step(item)
+        # Stored with the state that saw it: an export replays the session from these.
+        self.monitor_inputs.append(MonitorInput(now, kind, code, self.last_reading_id))
+        return events
 
     def _dose_before(self, t: float) -> list[engine.AlertEvent]:
         if self.pending_dose is None or t <= self.pending_dose:
@@ -110,9 +130,19 @@ class LiveSession:
 
     def change_rules(self, rules: engine.RuleSet) -> None:
         """New per-patient limits: the same state under the new rule set."""
-        data = engine.state_to_dict(self.state)
-        data["setup"]["rules"] = rules.to_dict()
-        self.state = engine.state_from_dict(data)
+        self.change_setup(replace(self.state.setup, rules=rules))
+
+    def change_nibp_cycle(self, cycle_s: float | None) -> bool:
+        """The session's NIBP interval changed (None: not set): the same state under the new
+        set-up. False when it is the one the engine already has."""
+        if cycle_s == self.state.setup.nibp_cycle_s:
+            return False
+        self.change_setup(replace(self.state.setup, nibp_cycle_s=cycle_s))
+        return True
+
+    def change_setup(self, setup: engine.SessionSetup) -> None:
+        """A new set-up (rules, NIBP interval, ...): the same state under it."""
+        self.state = engine.with_setup(self.state, setup)
         self.dirty = True
         self.setup_stored = False
 

@@ -1,5 +1,5 @@
-"""Storing the live alert engine: its events as alert rows, its state per open session, and
-the restore of every open session after a restart."""
+"""Storing the live alert engine: its events as alert rows, its state per open session, what
+it was told about each monitor, and the restore of every open session after a restart."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import alerts as engine
 from app.engine_feed import LiveSession, engine_reading
-from app.models import EngineSnapshot, Reading, TreatmentSession
+from app.models import EngineSnapshot, MonitorEvent, Reading, TreatmentSession
 from app.models.base import utcnow
 from app.services import alerts as alert_store
 from app.services import audit
@@ -50,6 +50,7 @@ async def store_outcome(
                 detail = {"note": ack.note, "rule": row.rule, "session_id": live.session_id}
                 audit.record(db, ack.actor, "alert.acknowledge", "alert", row.id, detail)
             rows.append((row, event.event))
+    _add_monitor_events(db, changed)
     await save_states(db, changed)
     names = await alert_store.user_names(
         db, {r.acknowledged_by for r, _ in rows if r.acknowledged_by}
@@ -61,6 +62,23 @@ async def store_outcome(
         }
         for row, name in rows
     ]
+
+
+def _add_monitor_events(db: AsyncSession, changed: list[LiveSession]) -> None:
+    """The monitor events each session's engine got since its last save (with that state)."""
+    for live in changed:
+        for item in live.monitor_inputs:
+            db.add(
+                MonitorEvent(
+                    session_id=live.session_id,
+                    at=alert_store.engine_time(item.at),
+                    event=item.event,
+                    code=item.code,
+                    last_reading_id=item.last_reading_id,
+                )
+            )
+        # Dropped with the state if the transaction fails: the runner restores both then.
+        live.monitor_inputs.clear()
 
 
 async def save_states(db: AsyncSession, changed: list[LiveSession]) -> None:
@@ -168,7 +186,7 @@ async def _stored_or_new(
     readings_clock = session.engine_clock == "readings"
     snapshot = await db.get(EngineSnapshot, session.id)
     if snapshot is not None:
-        return LiveSession.from_snapshot(
+        live = LiveSession.from_snapshot(
             session.id,
             session.chair_id,
             readings_clock,
@@ -176,10 +194,15 @@ async def _stored_or_new(
             snapshot.setup,
             snapshot.last_reading_id,
         )
+        # An interval changed after this state was stored (the runner stopped before it saw
+        # the change) is the session's now: the set-up follows it, and is stored anew.
+        live.change_nibp_cycle(session.nibp_interval_s)
+        return live
     setup = engine.SessionSetup(
         protocol=session.protocol,
         started_at=session.started_at.timestamp(),
         dose_at=None,
         rules=rules_for(session.protocol, session.limit_overrides or {}),
+        nibp_cycle_s=session.nibp_interval_s,
     )
     return LiveSession(session.id, session.chair_id, engine.new_state(setup), readings_clock)

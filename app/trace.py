@@ -24,13 +24,14 @@ from app.alerts import (
     new_state,
     step,
 )
-from app.wire import validate_vitals
+from app.wire import VitalRejected, check_vitals
 
 COLUMNS = ("t_s", "sbp", "dbp", "map", "hr", "spo2")
 EXPORT_FORMAT = "chairside-session/1"
 VITALS = COLUMNS[1:]
 
-OnReject = Callable[[float, str, str], None]
+OnReject = Callable[[float, str, str], None]  # a skipped row: (t_s, code, detail)
+OnDrop = Callable[[float, str, str, str], None]  # a dropped cell: (t_s, vital, code, detail)
 
 
 class TraceError(ValueError):
@@ -39,7 +40,8 @@ class TraceError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class TraceRow:
-    """One row with at least one vital that the ingest would accept."""
+    """One row with at least one vital that the ingest would accept: those it keeps, and the
+    cells it would drop (``dropped``)."""
 
     t_s: float
     sbp: float | None = None
@@ -47,6 +49,7 @@ class TraceRow:
     map: float | None = None
     hr: float | None = None
     spo2: float | None = None
+    dropped: tuple[VitalRejected, ...] = ()
 
     def reading(self) -> Reading:
         return Reading(self.t_s, self.sbp, self.dbp, self.map, self.hr, self.spo2)
@@ -54,7 +57,7 @@ class TraceRow:
 
 @dataclass(frozen=True, slots=True)
 class RejectedRow:
-    """A row the ingest would reject, with its error code and detail."""
+    """A row the ingest would reject (no valid vital left), with its error code and detail."""
 
     t_s: float
     code: str
@@ -121,37 +124,51 @@ def _time(path: str | os.PathLike[str], line: int, cell: str) -> float:
 
 
 def _classify(t: float, cells: list[str]) -> TraceRow | RejectedRow | GapRow:
-    values: dict[str, float | None] = {}
-    for name, raw in zip(VITALS, cells, strict=True):
-        cell = raw.strip()
-        if not cell:
-            values[name] = None
-            continue
-        try:
-            value = float(cell)
-        except ValueError:
-            return RejectedRow(t, "invalid_value", f"{name} must be a number, got {cell!r}")
-        if not math.isfinite(value):
-            return RejectedRow(t, "invalid_value", f"{name} must be a number, got {cell!r}")
-        values[name] = value
-    if all(value is None for value in values.values()):
+    """A row as the ingest would take it: cell by cell, each invalid cell dropped alone."""
+    raw = {name: cell.strip() or None for name, cell in zip(VITALS, cells, strict=True)}
+    if all(cell is None for cell in raw.values()):
         return GapRow(t)
-    problem = validate_vitals(values)
-    if problem is not None:
-        return RejectedRow(t, problem[0], problem[1])
-    return TraceRow(t, **values)
+    check = check_vitals(raw, _cell_number)
+    if not check.kept:
+        return RejectedRow(t, *check.problem())
+    return TraceRow(t, **check.values, dropped=check.rejected)
+
+
+def _cell_number(cell: object) -> float | None:
+    try:
+        value = float(str(cell))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def read_trace(
-    path: str | os.PathLike[str], on_reject: OnReject | None = None
+    path: str | os.PathLike[str],
+    on_reject: OnReject | None = None,
+    *,
+    on_drop: OnDrop | None = None,
 ) -> Iterator[TraceRow]:
     """The rows the ingest would accept; rejected rows go to ``on_reject(t_s, code, detail)``
-    and are skipped, as are rows with no vital (gaps)."""
-    for row in scan_trace(path):
+    and are skipped, as are rows with no vital (gaps); each cell dropped from a kept row goes
+    to ``on_drop(t_s, vital, code, detail)``."""
+    for row in _reported(scan_trace(path), on_reject, on_drop):
         if isinstance(row, TraceRow):
             yield row
-        elif isinstance(row, RejectedRow) and on_reject is not None:
+
+
+def _reported(
+    rows: Iterator[TraceRow | RejectedRow | GapRow],
+    on_reject: OnReject | None,
+    on_drop: OnDrop | None = None,
+) -> Iterator[TraceRow | RejectedRow | GapRow]:
+    """``rows`` unchanged, each rejected row and dropped cell told to its callback first."""
+    for row in rows:
+        if isinstance(row, RejectedRow) and on_reject is not None:
             on_reject(row.t_s, row.code, row.detail)
+        elif isinstance(row, TraceRow) and on_drop is not None:
+            for cell in row.dropped:
+                on_drop(row.t_s, cell.vital, cell.code, cell.detail)
+        yield row
 
 
 def trace_inputs(
@@ -159,7 +176,8 @@ def trace_inputs(
 ) -> Iterator[Input]:
     """Engine inputs for trace rows: a Tick at every whole second between rows (as the live
     ticker sends one a second), the dose at ``dose_at`` (after rows at that very time: a
-    reading taken at the dose is pre-dose), a ReadingRejected for each rejected row."""
+    reading taken at the dose is pre-dose), a ReadingRejected for each rejected row and, after
+    its reading, for each row with a cell dropped (first code), as the live ingest reports it."""
     previous: float | None = None
     dose_pending = dose_at is not None
     for row in rows:
@@ -176,6 +194,8 @@ def trace_inputs(
             dose_pending = False
         if isinstance(row, TraceRow):
             yield row.reading()
+            if row.dropped:
+                yield ReadingRejected(row.t_s, row.dropped[0].code)
         elif isinstance(row, RejectedRow):
             yield ReadingRejected(row.t_s, row.code)
         else:
@@ -190,7 +210,8 @@ def run_offline(
     rules: RuleSet | None = None,
     on_reject: OnReject | None = None,
     *,
-    nibp_cycle_s: float = 300.0,
+    on_drop: OnDrop | None = None,
+    nibp_cycle_s: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Replay a trace through the alert engine on trace time; yield each alert event as its
     JSON object. The session starts at the first row and ends at the last (open alerts stay
@@ -204,19 +225,12 @@ def run_offline(
         started_at=first.t_s,
         dose_at=None,
         rules=rules if rules is not None else default_rules(protocol),
-        nibp_cycle_s=nibp_cycle_s,
+        nibp_cycle_s=nibp_cycle_s,  # None: not set (the rule set's interval, or as measured)
     )
     state = new_state(setup)
 
-    def reported(
-        items: Iterator[TraceRow | RejectedRow | GapRow],
-    ) -> Iterator[TraceRow | RejectedRow | GapRow]:
-        for item in items:
-            if isinstance(item, RejectedRow) and on_reject is not None:
-                on_reject(item.t_s, item.code, item.detail)
-            yield item
-
-    for item in trace_inputs(reported(itertools.chain([first], rows)), dose_at):
+    rows_told = _reported(itertools.chain([first], rows), on_reject, on_drop)
+    for item in trace_inputs(rows_told, dose_at):
         state, events = step(state, item)
         for event in events:
             yield event.to_json_dict()

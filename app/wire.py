@@ -8,7 +8,7 @@ can act on.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,12 +16,27 @@ from typing import Any
 import orjson
 
 VITALS: tuple[str, ...] = ("sbp", "dbp", "map", "hr", "spo2")
+BP_VITALS: tuple[str, ...] = ("sbp", "dbp", "map")
+# What a bedside monitor can report, not what is typical: a value inside these ranges may be a
+# real measurement and a reason to alarm; one outside them no monitor could have measured. The
+# one table for the ingest and the trace replay. Each range covers the adult measuring ranges in
+# the vendors' specifications (operator's manuals, "specifications" appendix):
 VITAL_RANGES: dict[str, tuple[float, float]] = {
-    "sbp": (40, 300),
-    "dbp": (20, 200),
-    "map": (30, 250),
-    "hr": (20, 300),
-    "spo2": (50, 100),
+    # NIBP systolic: Philips IntelliVue NBP 30-270, GE DINAMAP SuperSTAT 30-290, Mindray
+    # BeneView/BeneVision 40-270. Top kept at 300 (CLINICAL.md): above every cuff, so it hides
+    # no real value.
+    "sbp": (30, 300),
+    # NIBP diastolic: Philips 10-245, GE 10-220, Mindray 10-215.
+    "dbp": (10, 245),
+    # NIBP mean: Philips 20-255, GE 20-260, Mindray 20-235.
+    "map": (20, 260),
+    # ECG heart rate: Mindray (Trio manual 6.2.4) and Philips 15-300, GE B20 30-300; pulse rate
+    # from the oximeter: Mindray (BeneVision N22 manual A.14.4) 20-300, Nellcor 20-250, Masimo
+    # 25-240 (Mindray iPM-9800 manual A.5.4).
+    "hr": (15, 300),
+    # SpO2: Masimo and Mindray 0-100 %, Nellcor 1-100 % (iPM-9800 manual A.5); accuracy is
+    # specified only for 70-100 % (BeneVision N22 manual A.14), but a low value still alarms.
+    "spo2": (0, 100),
 }
 VITAL_UNITS: dict[str, str] = {
     "sbp": "mmHg",
@@ -38,8 +53,40 @@ BATCH_FIELDS = frozenset({"type", "readings"})
 
 
 @dataclass(frozen=True, slots=True)
+class VitalRejected:
+    """One vital dropped from a reading, and why; the rest of the reading is kept."""
+
+    vital: str
+    code: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"vital": self.vital, "code": self.code, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class VitalCheck:
+    """The vitals of one reading after validation: those kept (None: absent or dropped) and
+    those dropped, in the order their problems are checked."""
+
+    values: dict[str, float | None]
+    rejected: tuple[VitalRejected, ...] = ()
+
+    @property
+    def kept(self) -> dict[str, float]:
+        return {name: value for name, value in self.values.items() if value is not None}
+
+    def problem(self) -> tuple[str, str]:
+        """The reading's error when nothing is kept: the first problem's code, every detail."""
+        if not self.rejected:
+            return ("no_vitals", "a reading needs at least one of sbp, dbp, map, hr, spo2")
+        details = dict.fromkeys(r.detail for r in self.rejected)  # a BP check names 3 vitals
+        return (self.rejected[0].code, "; ".join(details))
+
+
+@dataclass(frozen=True, slots=True)
 class ReadingIn:
-    """One validated reading as a device sent it."""
+    """One validated reading as a device sent it: the vitals kept, and those dropped."""
 
     seq: int
     ts: datetime
@@ -48,6 +95,7 @@ class ReadingIn:
     map: float | None = None
     hr: float | None = None
     spo2: float | None = None
+    rejected: tuple[VitalRejected, ...] = ()
 
     def vitals(self) -> dict[str, float | None]:
         return {name: getattr(self, name) for name in VITALS}
@@ -65,38 +113,91 @@ class FrameError:
         return {"type": "error", "seq": self.seq, "code": self.code, "detail": self.detail}
 
 
-def ack(seq: int, duplicate: bool = False) -> dict[str, Any]:
-    """The reply to a reading that is durably stored (or was already)."""
-    return (
-        {"type": "ack", "seq": seq, "duplicate": True} if duplicate else {"type": "ack", "seq": seq}
-    )
+def ack(
+    seq: int, duplicate: bool = False, rejected: tuple[VitalRejected, ...] = ()
+) -> dict[str, Any]:
+    """The reply to a reading that is durably stored (or was already); ``rejected`` names
+    the vitals dropped from it (absent when none was)."""
+    reply: dict[str, Any] = {"type": "ack", "seq": seq}
+    if duplicate:
+        reply["duplicate"] = True
+    if rejected:
+        reply["rejected"] = [r.to_json() for r in rejected]
+    return reply
 
 
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def validate_vitals(values: Mapping[str, float | None]) -> tuple[str, str] | None:
-    """Physiological plausibility of one set of vitals: ``(code, detail)`` of the first problem."""
-    present = {k: v for k, v in values.items() if v is not None}
-    if not present:
-        return ("no_vitals", "a reading needs at least one of sbp, dbp, map, hr, spo2")
-    for name, value in present.items():
-        low, high = VITAL_RANGES[name]
-        if not low <= value <= high:
-            return (
-                "out_of_range",
-                f"{name} {_fmt(value)} is outside the plausible range "
-                f"{_fmt(low)}-{_fmt(high)} {VITAL_UNITS[name]}",
+def json_number(raw: object) -> float | None:
+    """A JSON number as a finite float, or None (booleans, strings, NaN are not numbers)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
+def check_vitals(
+    raw: Mapping[str, object], number: Callable[[object], float | None] = json_number
+) -> VitalCheck:
+    """Validate each vital of one reading on its own; ``raw`` maps a vital to what was sent
+    (None or missing: absent) and ``number`` reads it as a number (None: not one).
+
+    A value that is not a number or outside its plausible range is dropped alone. The BP
+    consistency checks involve two values and cannot tell which is wrong, so a failure drops
+    the whole BP reading (sbp, dbp and map); HR and SpO2 are kept. Problems are checked (and
+    listed) as a whole reading's were: values, then ranges, then consistency.
+    """
+    values: dict[str, float | None] = {}
+    rejected: list[VitalRejected] = []
+    for name in VITALS:
+        cell = raw.get(name)
+        values[name] = None if cell is None else number(cell)
+        if cell is not None and values[name] is None:
+            rejected.append(
+                VitalRejected(name, "invalid_value", f"{name} must be a number, got {cell!r}")
             )
-    sbp, dbp, mean = present.get("sbp"), present.get("dbp"), present.get("map")
-    if sbp is not None and dbp is not None and dbp >= sbp:
+    for name in VITALS:
+        value = values[name]
+        low, high = VITAL_RANGES[name]
+        if value is not None and not low <= value <= high:
+            values[name] = None
+            rejected.append(
+                VitalRejected(
+                    name,
+                    "out_of_range",
+                    f"{name} {_fmt(value)} is outside the plausible range "
+                    f"{_fmt(low)}-{_fmt(high)} {VITAL_UNITS[name]}",
+                )
+            )
+    bp_problem = _bp_problem(values["sbp"], values["dbp"], values["map"])
+    if bp_problem is not None:
+        for name in BP_VITALS:
+            if values[name] is not None:
+                values[name] = None
+                rejected.append(VitalRejected(name, *bp_problem))
+    return VitalCheck(values, tuple(rejected))
+
+
+def _bp_problem(sbp: float | None, dbp: float | None, mean: float | None) -> tuple[str, str] | None:
+    if sbp is None or dbp is None:
+        return None
+    if dbp >= sbp:
         return ("dbp_not_below_sbp", f"diastolic {_fmt(dbp)} is not below systolic {_fmt(sbp)}")
-    if sbp is not None and dbp is not None and mean is not None and not dbp <= mean <= sbp:
+    if mean is not None and not dbp <= mean <= sbp:
         return (
             "map_outside_bp",
             f"mean {_fmt(mean)} is not between diastolic {_fmt(dbp)} and systolic {_fmt(sbp)}",
         )
+    return None
+
+
+def validate_vitals(values: Mapping[str, float | None]) -> tuple[str, str] | None:
+    """Whether one set of vitals is valid whole: None, or ``(code, detail)`` of its problems."""
+    check = check_vitals(values)
+    if check.rejected or not check.kept:
+        return check.problem()
     return None
 
 
@@ -111,15 +212,9 @@ def parse_ts(raw: object) -> datetime | None:
     return ts if ts.tzinfo is not None else None
 
 
-def _number(raw: object) -> float | None:
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        return None
-    value = float(raw)
-    return value if math.isfinite(value) else None
-
-
 def parse_reading(obj: Mapping[str, Any], now: datetime) -> ReadingIn | FrameError:
-    """Validate one reading object (already decoded) against the contract."""
+    """Validate one reading object (already decoded) against the contract. A reading keeps
+    its valid vitals; with none left it is an error."""
     raw_seq = obj.get("seq")
     seq = raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else None
     unknown = sorted(set(obj) - READING_FIELDS)
@@ -139,20 +234,10 @@ def parse_reading(obj: Mapping[str, Any], now: datetime) -> ReadingIn | FrameErr
     if ts > now + FUTURE_TOLERANCE:
         ahead = (ts - now).total_seconds()
         return FrameError("ts_in_future", f"ts is {ahead:.0f} s ahead of the server clock", seq)
-    values: dict[str, float | None] = {}
-    for name in VITALS:
-        raw = obj.get(name)
-        if raw is None:
-            values[name] = None
-            continue
-        number = _number(raw)
-        if number is None:
-            return FrameError("invalid_value", f"{name} must be a number, got {raw!r}", seq)
-        values[name] = number
-    problem = validate_vitals(values)
-    if problem is not None:
-        return FrameError(problem[0], problem[1], seq)
-    return ReadingIn(seq=seq, ts=ts, **values)
+    check = check_vitals(obj)
+    if not check.kept:
+        return FrameError(*check.problem(), seq)
+    return ReadingIn(seq, ts, **check.values, rejected=check.rejected)
 
 
 def parse_frame(text: str | bytes, now: datetime) -> list[ReadingIn | FrameError]:

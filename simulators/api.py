@@ -82,6 +82,7 @@ class ClinicAPI:
         patient_label: str,
         started_at: datetime | None = None,
         engine_clock: str = "wall",
+        nibp_interval_s: int | None = None,
     ) -> int:
         """Start a session on the chair (dated back to ``started_at``), first ending one left
         open there."""
@@ -94,6 +95,8 @@ class ClinicAPI:
             body["started_at"] = started_at.isoformat()
         if engine_clock != "wall":
             body["engine_clock"] = engine_clock
+        if nibp_interval_s is not None:
+            body["nibp_interval_s"] = nibp_interval_s
         response = await self.client.post("/api/sessions", json=body)
         if response.status_code == 409:
             still_open = _check(

@@ -240,7 +240,11 @@ async def run_clinic(
                 report.session_id = resume[plan.index].session_id
                 continue
             report.session_id = await api.start_session(
-                chair_id, plan.protocol, session_label(seed, plan.index), started_at=own.wall(0)
+                chair_id,
+                plan.protocol,
+                session_label(seed, plan.index),
+                started_at=own.wall(0),
+                nibp_interval_s=round(nibp_cycle_s),
             )
         # A device re-used from an earlier run must not repeat its seqs (they would be
         # acknowledged as duplicates and not stored): start them past anything sent before.

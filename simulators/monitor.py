@@ -41,7 +41,8 @@ class _ConnectionLost(Exception):
 
 @dataclass
 class MonitorStats:
-    """What one monitor did: readings sent (with resends), acknowledged, rejected."""
+    """What one monitor did: readings sent (with resends), acknowledged, rejected, and the
+    vitals dropped from readings that were acknowledged (``dropped``, by vital)."""
 
     readings: int = 0
     sent: int = 0
@@ -50,6 +51,7 @@ class MonitorStats:
     duplicates: int = 0
     errors: int = 0
     error_codes: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     connects: int = 0
     last_t_s: float = 0.0
@@ -238,6 +240,16 @@ class Monitor:
             if self._pending.pop(seq, None) is not None:  # type: ignore[arg-type]
                 self.stats.acked += 1
                 self.stats.duplicates += bool(reply.get("duplicate"))
+                # Stored without the vitals it names: an ack all the same, never resent.
+                for dropped in reply.get("rejected") or ():
+                    self.stats.dropped[str(dropped.get("vital"))] += 1
+                    log.warning(
+                        "vital dropped seq=%s vital=%s code=%s detail=%s",
+                        seq,
+                        dropped.get("vital"),
+                        dropped.get("code"),
+                        dropped.get("detail"),
+                    )
             return
         code = str(reply.get("code"))
         if code in RESEND_CODES and seq in self._pending:

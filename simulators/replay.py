@@ -61,6 +61,7 @@ async def replay_live(
     chair: str = "Replay",
     keep_open: bool = False,
     progress: bool = True,
+    nibp_interval_s: int | None = None,
 ) -> ReplayReport:
     """Stream ``readings`` (trace seconds from 0) as a new monitor at ``chair``."""
     duration = readings[-1].t_s if readings else 0.0
@@ -76,6 +77,7 @@ async def replay_live(
             "REPLAY",
             started_at=clock.wall(0),
             engine_clock="readings",
+            nibp_interval_s=nibp_interval_s,
         )
         monitor = Monitor(ws_url, monitor_reg.token, readings, clock)
         helpers: list[asyncio.Task[None]] = []

@@ -19,6 +19,7 @@ ENDPOINTS = [
     ("GET", "/api/sessions/{session}/readings", "nurse"),
     ("POST", "/api/sessions/{session}/dose", "nurse"),
     ("PUT", "/api/sessions/{session}/limits", "clinician"),
+    ("PUT", "/api/sessions/{session}/nibp-interval", "nurse"),
     ("POST", "/api/sessions/{session}/end", "nurse"),
     ("GET", "/api/audit", "clinician"),
     ("POST", "/api/chairs", "admin"),
@@ -49,6 +50,7 @@ def _body(method: str, path: str, ids: dict[str, int]) -> dict | None:
             "patient_label": "X1",
         },
         "/api/sessions/{session}/limits": {"limit_overrides": {}},
+        "/api/sessions/{session}/nibp-interval": {"nibp_interval_s": 600},
         "/api/chairs": {"name": "Chair 77"},
         "/api/devices": {"chair": "Chair 78"},
         "/api/users": {"name": "newuser", "role": "nurse", "password": "long-enough-1"},
@@ -132,6 +134,10 @@ async def test_session_flow_start_dose_end_is_audited(clinic: Clinic, admin, nur
         ({"chair_id": 1, "protocol": "ketamine-po", "patient_label": "AB"}, "protocol"),
         ({"chair_id": 1, "protocol": "spravato", "patient_label": "  "}, "patient_label"),
         ({"chair_id": 1, "protocol": "spravato", "patient_label": "AB", "bed": 3}, "bed"),
+        (
+            {"chair_id": 1, "protocol": "spravato", "patient_label": "AB", "nibp_interval_s": 30},
+            "nibp_interval_s",
+        ),
     ],
 )
 async def test_bad_session_request_names_the_field_and_creates_nothing(

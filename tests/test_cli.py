@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from app import migrations
@@ -113,16 +114,28 @@ def test_offline_replay_prints_the_contract_fields_and_is_deterministic(tmp_path
     assert (raised[0]["t_s"], raised[0]["value"], raised[0]["priority"]) == (3000.0, 186, "high")
 
 
-def test_offline_replay_reports_rows_the_ingest_would_reject(tmp_path: Path) -> None:
-    result = chairside(
-        tmp_path,
-        "replay",
-        str(TRACES / "mimic2_s25047_numerics_1min.csv"),
-        "--offline",
-        "--json",
+def test_offline_replay_reports_cells_and_rows_the_ingest_would_drop(tmp_path: Path) -> None:
+    trace = tmp_path / "messy.csv"
+    trace.write_text(
+        "t_s,sbp,dbp,map,hr,spo2\n0,,,,72,98\n60,120,130,125,72,101\n120,,,,11.5,\n",
+        encoding="utf-8",
     )
+    result = chairside(tmp_path, "replay", str(trace), "--offline", "--json")
     assert result.returncode == 0, result.stderr
-    assert "skipped row at t_s=" in result.stderr and "out_of_range" in result.stderr
+    assert result.stderr.splitlines() == [
+        "dropped spo2 at t_s=60: out_of_range: spo2 101 is outside the plausible range 0-100 %",
+        *(
+            f"dropped {vital} at t_s=60: dbp_not_below_sbp: diastolic 130 is not below systolic 120"
+            for vital in ("sbp", "dbp", "map")
+        ),
+        "skipped row at t_s=120: out_of_range: hr 11.5 is outside the plausible range 15-300 /min",
+    ]
+    # The real s25047 record: SpO2 down to 36 % and a cuff's 40/18 are measurements, kept.
+    real = chairside(
+        tmp_path, "replay", str(TRACES / "mimic2_s25047_numerics_1min.csv"), "--offline", "--json"
+    )
+    assert real.returncode == 0, real.stderr
+    assert "dropped" not in real.stderr and "skipped row" not in real.stderr
 
 
 @pytest.mark.parametrize("command", [("export", "1"), ("user", "add", "amy", "--role", "nurse")])
@@ -144,10 +157,12 @@ def test_a_command_on_a_database_behind_the_migrations_names_both_and_the_fix(
     empty = chairside(tmp_path, "export", "1")
     assert empty.returncode == 2 and empty.stderr.count("\n") == 1, empty.stderr
     assert "has no Chairside schema" in empty.stderr and "chairside db upgrade" in empty.stderr
-    migrations.upgrade(Settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}"), "0003")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
+    migrations.upgrade(settings, "0003")
     behind = chairside(tmp_path, "device", "add", "--chair", "Chair 1")
     assert behind.returncode == 2 and behind.stderr.count("\n") == 1, behind.stderr
-    assert "at migration 0003" in behind.stderr and "needs 0004" in behind.stderr
+    head = ScriptDirectory.from_config(migrations.alembic_config(settings)).get_current_head()
+    assert "at migration 0003" in behind.stderr and f"needs {head}" in behind.stderr
     assert chairside(tmp_path, "db", "upgrade").returncode == 0
     assert chairside(tmp_path, "device", "add", "--chair", "Chair 1").returncode == 0
 

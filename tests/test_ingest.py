@@ -69,8 +69,9 @@ BAD_FRAMES = [
     ({"type": "reading", "seq": -3, "ts": "TS", "hr": 70}, "invalid_seq"),
     ({"type": "reading", "seq": 1, "ts": "TS"}, "no_vitals"),
     ({"type": "reading", "seq": 1, "ts": "TS", "hr": "fast"}, "invalid_value"),
-    ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 320, "dbp": 80}, "out_of_range"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 320}, "out_of_range"),
     ({"type": "reading", "seq": 1, "ts": "TS", "spo2": 101}, "out_of_range"),
+    ({"type": "reading", "seq": 1, "ts": "TS", "hr": "fast", "spo2": 101}, "invalid_value"),
     ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 80, "dbp": 90}, "dbp_not_below_sbp"),
     (
         {"type": "reading", "seq": 1, "ts": "TS", "sbp": 130, "dbp": 80, "map": 140},
@@ -108,9 +109,106 @@ async def test_each_bad_frame_gets_its_own_error_and_the_connection_survives(
 async def test_error_names_the_value_that_was_wrong(clinic: Clinic) -> None:
     token, _, _ = await clinic.add_device()
     async with device_connect(clinic.server, token) as conn:
-        reply = await Device(conn).reading(seq=4, ts=ts(), sbp=310, dbp=90)
+        reply = await Device(conn).reading(seq=4, ts=ts(), sbp=310)
     assert reply["seq"] == 4
-    assert "sbp 310" in reply["detail"] and "40-300" in reply["detail"]
+    assert "sbp 310" in reply["detail"] and "30-300" in reply["detail"]
+
+
+async def stored_vitals(clinic: Clinic, device_id: int) -> list[tuple]:
+    rows = await clinic.query(
+        "SELECT seq, sbp, dbp, map, hr, spo2 FROM reading WHERE device_id = :d ORDER BY seq",
+        d=device_id,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_a_reading_keeps_its_valid_vitals_and_the_ack_names_each_dropped_one(
+    clinic: Clinic,
+) -> None:
+    token, device_id, _ = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        # A deep desaturation is a measurement; an HR of 400 and a text are not.
+        reply = await device.reading(seq=7, ts=ts(), sbp=96, dbp=64, map=76, hr=400, spo2=41.9)
+        assert reply == {
+            "type": "ack",
+            "seq": 7,
+            "rejected": [
+                {
+                    "vital": "hr",
+                    "code": "out_of_range",
+                    "detail": "hr 400 is outside the plausible range 15-300 /min",
+                }
+            ],
+        }
+        again = await device.reading(seq=8, ts=ts(), hr=72, spo2="high")
+        assert again["type"] == "ack"
+        assert [(r["vital"], r["code"]) for r in again["rejected"]] == [("spo2", "invalid_value")]
+    assert await stored_vitals(clinic, device_id) == [
+        (7, 96, 64, 76, None, 41.9),
+        (8, None, None, None, 72, None),
+    ]
+
+
+async def test_an_inconsistent_bp_drops_sbp_dbp_and_map_and_keeps_hr_and_spo2(
+    clinic: Clinic,
+) -> None:
+    token, device_id, _ = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        reply = await Device(conn).reading(
+            seq=3, ts=ts(), sbp=120, dbp=130, map=125, hr=72, spo2=98
+        )
+    assert reply["type"] == "ack" and reply["seq"] == 3
+    assert [(r["vital"], r["code"]) for r in reply["rejected"]] == [
+        ("sbp", "dbp_not_below_sbp"),
+        ("dbp", "dbp_not_below_sbp"),
+        ("map", "dbp_not_below_sbp"),
+    ]
+    assert reply["rejected"][0]["detail"] == "diastolic 130 is not below systolic 120"
+    assert await stored_vitals(clinic, device_id) == [(3, None, None, None, 72, 98)]
+
+
+async def test_a_resent_partly_valid_reading_is_a_duplicate_naming_the_same_drops(
+    clinic: Clinic,
+) -> None:
+    token, device_id, _ = await clinic.add_device()
+    reading = {"seq": 9, "ts": ts(), "hr": 12, "spo2": 97}
+    async with device_connect(clinic.server, token) as conn:
+        first = await Device(conn).reading(**reading)
+    async with device_connect(clinic.server, token) as conn:
+        again = await Device(conn).reading(**reading)
+    assert "duplicate" not in first and again["duplicate"] is True
+    assert (
+        first["rejected"]
+        == again["rejected"]
+        == [
+            {
+                "vital": "hr",
+                "code": "out_of_range",
+                "detail": "hr 12 is outside the plausible range 15-300 /min",
+            }
+        ]
+    )
+    assert await stored_vitals(clinic, device_id) == [(9, None, None, None, None, 97)]
+
+
+async def test_readings_with_a_dropped_vital_count_toward_the_rejected_readings_alert(
+    clinic: Clinic, nurse
+) -> None:
+    from tests.test_alerts_live import start_session, wait_for_alert
+
+    token, _, chair_id = await clinic.add_device()
+    session_id = await start_session(nurse, chair_id)
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        for seq in range(3):  # an oximeter fine, a cuff giving an impossible BP three times
+            reply = await device.reading(
+                seq=seq, ts=ts(), sbp=120, dbp=130, map=125, hr=72, spo2=98
+            )
+            assert reply["type"] == "ack" and len(reply["rejected"]) == 3
+        alert = await wait_for_alert(nurse, session_id, "rejected_readings")
+    assert alert["priority"] == "low"
+    assert alert["message"] == "3 readings rejected in 1 min (last: dbp_not_below_sbp)"
 
 
 @pytest.mark.parametrize("token", [None, "csd_not-a-real-token"])
@@ -224,3 +322,25 @@ async def test_device_last_seen_is_written_at_once_then_kept_current_and_at_shut
     finally:
         server.stop()
         await engine.dispose()
+
+
+async def test_a_simulated_monitor_takes_an_ack_with_drops_as_an_ack_and_counts_them(
+    clinic: Clinic,
+) -> None:
+    from simulators.clock import SimClock
+    from simulators.courses import SimReading
+    from simulators.monitor import Monitor
+
+    token, device_id, _ = await clinic.add_device()
+    # Every third reading carries an HR no monitor measures; its SpO2 is still stored.
+    readings = [SimReading(float(t), hr=400 if t % 3 == 0 else 70, spo2=97) for t in range(9)]
+    monitor = Monitor(
+        f"{clinic.server.ws_url}/ws/ingest", token, readings, SimClock(speed=1000, duration_s=9)
+    )
+    stats = await asyncio.wait_for(monitor.run(), 10)
+    assert (stats.acked, stats.errors, stats.resent) == (9, 0, 0)
+    assert stats.dropped == {"hr": 3}
+    stored = await stored_vitals(clinic, device_id)
+    assert [(hr, spo2) for _seq, _s, _d, _m, hr, spo2 in stored] == [
+        (None if t % 3 == 0 else 70, 97) for t in range(9)
+    ]

@@ -31,7 +31,13 @@ from app.alerts.inputs import (
 )
 from app.alerts.rulefile import load_rules
 from app.alerts.rules import Bounds, Rule, RuleSet
-from app.alerts.state import EngineState, SessionSetup, state_from_dict, state_to_dict
+from app.alerts.state import (
+    EngineState,
+    SessionSetup,
+    state_from_dict,
+    state_to_dict,
+    with_setup,
+)
 
 __all__ = [
     "Acknowledge",
@@ -66,4 +72,5 @@ __all__ = [
     "state_from_dict",
     "state_to_dict",
     "step",
+    "with_setup",
 ]

@@ -1,13 +1,21 @@
-"""Technical and protocol checks: missing data, overdue BP, the monitor link, rejected readings,
-and the advisories that fall due at and after the dose."""
+"""Technical and protocol checks: missing data, a lost vital, overdue BP, the monitor link,
+rejected readings, and the advisories that fall due at and after the dose."""
 
 from __future__ import annotations
 
-from app.alerts import messages
+from typing import Literal
+
+from app.alerts import conditions, messages
+from app.alerts.conditions import VitalStream
 from app.alerts.events import AlertEvent
 from app.alerts.inputs import Reading, ReadingRejected
-from app.alerts.rules import Rule
+from app.alerts.rules import CONTINUOUS_VITALS, Rule
 from app.alerts.state import EngineState
+
+CycleSource = Literal["session", "protocol", "measured"]
+# How many of the cuff's last intervals its learnt cycle is the longest of: a re-measure or
+# two between automatic cycles (the nurse's, or confirm by re-measure) must not shorten it.
+NIBP_INTERVALS_KEPT = 4
 
 
 def _raise(
@@ -35,10 +43,15 @@ def on_reading(state: EngineState, reading: Reading) -> list[AlertEvent]:
     """Data arrived: record it and clear what waited for it."""
     state.last_data_at = state.now
     events = _clear(state, "no_data", "data from monitor resumed") if state.book.open else []
+    events += _track_vitals(state, reading)
     if not reading.is_nibp:
         return events
     state.last_nibp_at = state.now
     if state.last_nibp_t is None or reading.t > state.last_nibp_t:
+        if state.last_nibp_t is not None:
+            # The cuff's own cycle, for a session that sets none.
+            recent = [*state.nibp_intervals, reading.t - state.last_nibp_t]
+            state.nibp_intervals = recent[-NIBP_INTERVALS_KEPT:]
         state.last_nibp_t = reading.t
     dose_at = state.dose_at
     check = state.index.event_rules.get("postdose_check_due")
@@ -57,6 +70,59 @@ def on_reading(state: EngineState, reading: Reading) -> list[AlertEvent]:
                 f"BP {bp} mmHg recorded after the dose (no baseline: rise alerts stay off)",
             )
     return events
+
+
+def _track_vitals(state: EngineState, reading: Reading) -> list[AlertEvent]:
+    """Note when each continuous vital arrived; a vital back clears its lost alert, a vital
+    absent while another continues raises one."""
+    streams, lost, book = state.streams, state.index.lost_rules, state.book
+    events: list[AlertEvent] = []
+    absent: list[str] = []
+    for vital in CONTINUOUS_VITALS:
+        value = getattr(reading, vital)
+        if value is None:
+            absent.append(vital)
+            continue
+        stream = streams.get(vital)
+        if stream is None:
+            streams[vital] = VitalStream(reading.t)
+        else:
+            stream.add(reading.t)
+        rule = lost.get(vital)
+        if rule is not None and rule.id in book.open:
+            label = messages.LABELS.get(vital, vital)
+            events += book.end_condition(rule, state.now, value, f"{label} received again")
+    for gone in absent:
+        rule = lost.get(gone)
+        stream = streams.get(gone)
+        if rule is None or stream is None or rule.id in book.open:
+            continue
+        window = rule.threshold or 0.0
+        cadence = stream.cadence
+        if cadence is None or cadence >= window:
+            continue  # it was not arriving often enough for its absence to be news
+        # Another vital still arriving (not just back after a silence, when the rest of the
+        # monitor's readings may be a moment behind) that long after it: this one is lost.
+        others = [
+            s.last_t
+            for v, s in streams.items()
+            if v != gone and s.interval is not None and s.interval < window
+        ]
+        if others and max(others) - stream.last_t >= window:
+            events += _raise(state, rule, None, messages.vital_lost(rule))
+    return events
+
+
+def nibp_cycle(state: EngineState) -> tuple[float, CycleSource]:
+    """The NIBP interval the session expects, and where it comes from: the session's own;
+    else the rule set's, or the longer cycle the cuff is seen to run (the longest of its last
+    few intervals, so a quick re-measure does not shorten it)."""
+    own = state.setup.nibp_cycle_s
+    if own is not None:
+        return own, "session"
+    default = state.setup.rules.nibp_interval_s
+    seen = max(state.nibp_intervals, default=0.0)
+    return (seen, "measured") if seen > default else (default, "protocol")
 
 
 def on_dose(state: EngineState, dose_at: float) -> list[AlertEvent]:
@@ -136,13 +202,24 @@ def on_time(state: EngineState) -> list[AlertEvent]:
     ):
         events += _raise(state, rule, None, messages.no_data(rule))
     rule = rules.get("bp_overdue")
-    cycle = state.setup.nibp_cycle_s
-    if (
-        rule is not None
-        and rule.id not in book.open
-        and now - state.last_nibp_at >= (rule.threshold or 0) * cycle
-    ):
-        events += _raise(state, rule, None, messages.bp_overdue(rule, cycle))
+    if rule is not None:
+        elapsed, multiple = now - state.last_nibp_at, rule.threshold or 0
+        is_open = rule.id in book.open
+        # The expected cycle is never shorter than the session's or the rule set's interval.
+        shortest = state.setup.nibp_cycle_s or state.setup.rules.nibp_interval_s
+        if is_open or elapsed >= multiple * shortest:
+            cycle, source = nibp_cycle(state)
+            overdue = elapsed >= multiple * cycle
+            if overdue and not is_open:
+                events += _raise(state, rule, None, messages.bp_overdue(rule, cycle, source))
+            elif not overdue and is_open:
+                # Only a new set-up does this (a longer interval): else a reading clears it.
+                text = f"BP not overdue on a cuff cycle of {messages.duration(cycle)}"
+                events += book.end_condition(rule, now, None, text)
+    if state.streams:
+        events += conditions.evaluate_time(state)
+    if state.bp_unconfirmed is not None:
+        events += conditions.remeasure_due(state)
     if state.dose_at is not None:
         events += _after_dose(state, state.dose_at)
     rule = rules.get("rejected_readings")

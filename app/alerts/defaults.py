@@ -1,11 +1,19 @@
-"""The default rule set of each protocol, as in CLINICAL.md "Default rules"; clinics may change it."""
+"""The default rule set of each protocol, as in CLINICAL.md "Default rules"; clinics may change it.
+
+Numbers marked "proposal" are not in CLINICAL.md's table: they are Chairside's proposals for
+the clinic's medical director, who approves the rule set a clinic runs.
+"""
 
 from __future__ import annotations
 
 from app.alerts.errors import RuleError
 from app.alerts.rules import PROTOCOLS, Condition, Kind, Priority, Rule, RuleSet, Vital
 
-DEFAULTS_VERSION = "1"
+DEFAULTS_VERSION = "2"
+# The cuff cycle a session runs on when it sets none (proposals): Spravato every 5 min (the
+# simulator's default, CLINICAL.md); IV ketamine every 10 min ("BP typically every 10 min
+# during the infusion", CLINICAL.md "Evidence"). bp_overdue fires at 1.5 × the interval.
+NIBP_INTERVAL_S = {"spravato": 300.0, "iv-ketamine": 600.0}
 
 
 def _vital_rule(
@@ -56,6 +64,7 @@ def _event_rule(
     clear_hold_s: float = 0.0,
     dbp_threshold: float | None = None,
     settle_margin: float | None = None,
+    enabled: bool = True,
 ) -> Rule:
     latching = condition in ("predose_bp_elevated", "discharge_review")
     medium = priority == "medium"
@@ -75,6 +84,7 @@ def _event_rule(
         clear_hold_s=clear_hold_s,
         dbp_threshold=dbp_threshold,
         settle_margin=settle_margin,
+        enabled=enabled,
     )
 
 
@@ -111,9 +121,27 @@ def _physiological(hr_high: float, hr_high_clear: float) -> list[Rule]:
             bounds=(10, 40),
         ),
         _vital_rule(
+            "sbp_critical_low", "sbp", "below", 80, 85, "high",
+            "SBP ≤ 80: severe hypotension, immediate response (proposal for the medical "
+            "director)",
+            bounds=(60, 90), supersedes=("sbp_low",),
+        ),
+        _vital_rule(
             "sbp_low", "sbp", "below", 90, 95, "medium",
             "SBP ≤ 90: hypotension (vasovagal response, sedation)",
             bounds=(70, 110),
+        ),
+        _vital_rule(
+            "map_critical_low", "map", "below", 50, 55, "high",
+            "MAP ≤ 50: any time below 55 went with kidney and heart injury in surgical "
+            "patients (Walsh 2013); proposal for the medical director",
+            bounds=(40, 60), supersedes=("map_low",),
+        ),
+        _vital_rule(
+            "map_low", "map", "below", 60, 65, "medium",
+            "MAP ≤ 60: below the usual perfusion target of 65 (perioperative studies); "
+            "proposal for the medical director",
+            bounds=(50, 75),
         ),
         _vital_rule(
             "hr_critical_high", "hr", "above", 140, 130, "high",
@@ -159,6 +187,18 @@ def _technical() -> list[Rule]:
             "no_data", None, "technical", "no_data", 30, "medium",
             "No reading for 30 s: a communication failure must be visible (IEC 60601-1-8)",
         ),
+        # A lost vital is raised only while another vital still arrives: when nothing arrives
+        # no_data is the one alert (and an open lost-vital alert stays: that vital is still lost).
+        _event_rule(
+            "hr_lost", "hr", "technical", "vital_lost", 30, "medium",
+            "HR stopped arriving while other vitals continue: leads or probe off; the same "
+            "30 s as no data (proposal)",
+        ),
+        _event_rule(
+            "spo2_lost", "spo2", "technical", "vital_lost", 30, "medium",
+            "SpO2 stopped arriving while other vitals continue: probe off; the same 30 s as "
+            "no data (proposal)",
+        ),
         _event_rule(
             "bp_overdue", "sbp", "technical", "bp_overdue", 1.5, "low",
             "No NIBP reading for 1.5 × the expected cuff cycle (proposal)",
@@ -181,6 +221,13 @@ def _advisories(protocol: str) -> list[Rule]:
             "predose_bp_elevated", "sbp", "advisory", "predose_bp_elevated", 140, "low",
             "Pre-dose BP above 140/90: weigh the risk of a short-term rise before dosing (label)",
             dbp_threshold=90.0,
+        ),
+        # Off by default (CLINICAL.md "Evidence"): a clinic turns it on in its rule file.
+        _event_rule(
+            "bp_remeasure", None, "advisory", "bp_remeasure", 200, "low",
+            "Some clinics confirm a high NIBP by re-measuring; ≥ 200/120 alarms at once. "
+            "The 10 min to confirm is a proposal",
+            dbp_threshold=120.0, window_s=600.0, enabled=False,
         ),
     ]  # fmt: skip
     if protocol == "spravato":
@@ -215,4 +262,5 @@ def default_rules(protocol: str) -> RuleSet:
         name=f"chairside-default-{protocol}",
         version=DEFAULTS_VERSION,
         rules=(*_physiological(*hr_high), *_technical(), *_advisories(protocol)),
+        nibp_interval_s=NIBP_INTERVAL_S[protocol],
     )

@@ -1,11 +1,14 @@
 """The alert engine's one step: state and an input (with its time) in, alert events out.
 
 The engine never reads a clock: its clock is the largest input time seen so far, and every
-event of a step carries that time. Same inputs, same events, however they are batched.
+event of a step carries that time; an event a reading caused also carries the reading's own
+measurement time (``measured_t``), which is earlier when the reading arrived late. Same
+inputs, same events, however they are batched.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from app.alerts import checks
@@ -66,7 +69,9 @@ def step(state: EngineState, event: Input) -> tuple[EngineState, list[AlertEvent
     if event.t > state.now:
         state.now = event.t
     if isinstance(event, Reading):
-        events += _on_reading(state, event)
+        # What the reading itself caused carries its measurement time beside the clock's.
+        caused = _on_reading(state, event)
+        events += [dataclasses.replace(e, measured_t=event.t) for e in caused]
     elif isinstance(event, Tick):
         pass
     elif isinstance(event, Acknowledge):

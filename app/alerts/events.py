@@ -17,7 +17,12 @@ def json_number(value: float | None) -> float | int | None:
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """What happened to alert ``alert_no`` at time ``t``, and why (``reason``)."""
+    """What happened to alert ``alert_no`` at time ``t``, and why (``reason``).
+
+    ``t`` is the engine's clock when it happened; ``measured_t`` the measurement time of the
+    reading that caused it (None when no reading did: a tick, an acknowledgement, the dose).
+    They differ when a reading arrives late, e.g. in a monitor's catch-up batch.
+    """
 
     t: float
     event: EventName
@@ -31,9 +36,11 @@ class AlertEvent:
     reason: str
     user: str | None = None
     note: str | None = None
+    measured_t: float | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The public contract's fields in order, then alert_no, reason (and user/note)."""
+        """The public contract's fields in order, then measured_t_s, alert_no, reason (and
+        user/note for an acknowledgement)."""
         out: dict[str, Any] = {
             "t_s": float(self.t),
             "event": self.event,
@@ -43,6 +50,7 @@ class AlertEvent:
             "priority": self.priority,
             "kind": self.kind,
             "message": self.message,
+            "measured_t_s": None if self.measured_t is None else float(self.measured_t),
             "alert_no": self.alert_no,
             "reason": self.reason,
         }

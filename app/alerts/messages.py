@@ -65,9 +65,27 @@ def monitor_disconnected(rule: Rule) -> str:
     return f"Monitor disconnected for {duration(rule.threshold or 0)}"
 
 
-def bp_overdue(rule: Rule, cycle_s: float) -> str:
+def bp_overdue(rule: Rule, cycle_s: float, source: str) -> str:
+    """``source``: where the cycle comes from, "session", "protocol" or "measured"."""
     overdue = (rule.threshold or 0) * cycle_s
-    return f"No BP reading for {duration(overdue)} (cuff cycle {duration(cycle_s)})"
+    how = {"protocol": ", protocol default", "measured": ", as measured"}.get(source, "")
+    return f"No BP reading for {duration(overdue)} (cuff cycle {duration(cycle_s)}{how})"
+
+
+# Where a lost vital comes from: ECG leads or the oximeter probe (pulse rate).
+_LOST_HINT = {"hr": "leads or probe off?", "spo2": "probe off?"}
+
+
+def vital_lost(rule: Rule) -> str:
+    vital = rule.vital or ""
+    hint = _LOST_HINT.get(vital, "sensor off?")
+    return f"{LABELS.get(vital, vital)} not received for {duration(rule.threshold or 0)} — {hint}"
+
+
+def remeasure_bp(limit: str, window_s: float) -> str:
+    return (
+        f"Re-measure BP now to confirm {limit} (alert if not re-measured in {duration(window_s)})"
+    )
 
 
 def rejected_readings(count: int, window_s: float, code: str) -> str:

@@ -18,6 +18,7 @@ from app.alerts.defaults import default_rules
 from app.alerts.errors import RuleError
 from app.alerts.rules import (
     CONDITIONS,
+    DEFAULT_NIBP_INTERVAL_S,
     KINDS,
     PRIORITIES,
     RULE_ID,
@@ -38,15 +39,38 @@ def load_rules(
     """A rule set from a JSON file path or an already-decoded object::
 
         {"name": "clinic-a", "version": "2026-01", "protocol": "spravato",
+         "nibp_interval_s": 300,
          "rules": [{"id": "sbp_high", "threshold": 165, "clear_threshold": 158}, ...]}
 
     With a base protocol (``"protocol"`` in the file, else the argument), an entry whose id
     names a default rule changes only the fields it gives and any other entry is a new,
-    complete rule; ``"disable": ["rule_id", ...]`` turns default rules off. Without a base
-    every rule must be complete. Every problem raises RuleError naming the rule and field.
+    complete rule; ``"disable": ["rule_id", ...]`` turns default rules off and an entry with
+    ``"enabled": true`` turns one on. Without a base every rule must be complete. Every
+    problem raises RuleError naming the rule and field.
+
+    ``nibp_interval_s``: the cuff cycle of a session that sets none (default: the protocol's,
+    300 s Spravato, 600 s IV ketamine); ``bp_overdue`` fires at its ``threshold`` (1.5) times
+    the session's interval, else the larger of this and the interval the cuff is seen to run.
+
+    Confirm by re-measure (off by default) is the rule ``bp_remeasure``::
+
+        {"id": "bp_remeasure", "enabled": true, "window_s": 600,
+         "threshold": 200, "dbp_threshold": 120}
+
+    With it on, a first reading that would raise a high-BP alert (``above`` or
+    ``rise_above_baseline`` on sbp, dbp or map) raises instead the low advisory "re-measure
+    BP now"; the next NIBP reading within ``window_s`` seconds is judged on its own (it raises
+    what it meets, or nothing), and with none in that time the first reading's alerts are
+    raised. A reading at or above ``threshold``/``dbp_threshold`` (the immediate tier, SBP and
+    DBP) alarms at once, as does any reading while a high-BP alert is already open.
+
+    A lost vital is a rule of condition ``vital_lost`` on a continuous vital (hr, spo2), one
+    per vital: ``threshold`` is the seconds without it, while another continuous vital still
+    arrives, that raise it; it applies once the vital has been arriving more often than that.
+    The same seconds are the longest gap in that vital over which persistence is counted.
     """
     data = _decode(source)
-    unknown = set(data) - {"name", "version", "protocol", "rules", "disable"}
+    unknown = set(data) - {"name", "version", "protocol", "nibp_interval_s", "rules", "disable"}
     if unknown:
         raise RuleError(f"rule file: unknown field(s) {', '.join(sorted(unknown))}")
     base_protocol = data.get("protocol", protocol)
@@ -73,6 +97,7 @@ def load_rules(
         name=_field_text(data, "name", f"{base.name}-custom"),
         version=_field_text(data, "version", base.version),
         rules=tuple(by_id.values()),
+        nibp_interval_s=_interval(data, base.nibp_interval_s),
     )
 
 
@@ -89,6 +114,8 @@ def ruleset_from_dict(data: Mapping[str, Any]) -> RuleSet:
         _field_text(data, "version", "1"),
         tuple(rule_from_dict(item) for item in rules),
         tuple(_str("rule set", "overridden", x) for x in overridden),
+        # Rule sets stored before the field existed ran on the session's interval.
+        _interval(data, DEFAULT_NIBP_INTERVAL_S),
     )
 
 
@@ -200,6 +227,10 @@ def _ids(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise RuleError("rule file: 'disable' must be a list of rule ids")
     return value
+
+
+def _interval(data: Mapping[str, Any], default: float) -> float:
+    return _number("rule file", "nibp_interval_s", data.get("nibp_interval_s", default))
 
 
 def _field_text(data: Mapping[str, Any], name: str, default: str) -> str:

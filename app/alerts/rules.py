@@ -27,6 +27,8 @@ Condition = Literal[
     "discharge_review",
     "monitor_disconnected",
     "rejected_readings",
+    "vital_lost",
+    "bp_remeasure",
 ]
 
 VITALS: tuple[Vital, ...] = get_args(Vital)
@@ -37,6 +39,12 @@ CONDITIONS: tuple[Condition, ...] = get_args(Condition)
 PRIORITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
 # Conditions on one vital's value; the others are driven by time and session events.
 THRESHOLD_CONDITIONS = frozenset({"above", "below", "rise_above_baseline"})
+# Vitals a monitor sends about once a second (pulse oximetry, ECG); NIBP comes in cycles.
+CONTINUOUS_VITALS: tuple[Vital, ...] = ("hr", "spo2")
+NIBP_VITALS = frozenset({"sbp", "dbp", "map"})
+# When neither the session nor the rule set says how often the cuff cycles (CLINICAL.md:
+# "every 2-15 minutes as set"; the simulator's default is every 5 minutes).
+DEFAULT_NIBP_INTERVAL_S = 300.0
 BASELINE_VITALS = frozenset({"sbp", "dbp", "hr"})
 # Advisories whose trigger is a moment, not a state: they stay until acknowledged.
 ACK_CLEARED = frozenset({"predose_bp_elevated", "discharge_review"})
@@ -49,9 +57,11 @@ RULE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 class Rule:
     """One alert rule. ``threshold`` means, by condition: a limit in the vital's unit (above,
     below), a rise in the vital's unit (rise_above_baseline), seconds (no_data,
-    monitor_disconnected, postdose_check_due and discharge_review: seconds after the dose),
-    a multiple of the NIBP cycle (bp_overdue), a count (rejected_readings), or a systolic
-    limit (predose_bp_elevated, with ``dbp_threshold`` for the diastolic one)."""
+    monitor_disconnected, vital_lost, postdose_check_due and discharge_review: seconds after
+    the dose), a multiple of the NIBP cycle (bp_overdue), a count (rejected_readings), or a
+    systolic limit (predose_bp_elevated, and bp_remeasure's immediate tier, each with
+    ``dbp_threshold`` for the diastolic one; bp_remeasure's ``window_s`` is the time the
+    confirming reading may take)."""
 
     id: str
     vital: Vital | None
@@ -96,6 +106,8 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
     overridden: tuple[str, ...] = ()
+    # The protocol's expected NIBP interval, for a session that sets none (bp_overdue).
+    nibp_interval_s: float = DEFAULT_NIBP_INTERVAL_S
 
     def __post_init__(self) -> None:
         _validate_ruleset(self)
@@ -128,6 +140,7 @@ class RuleSet:
             self.version,
             tuple(by_id[rule.id] for rule in self.rules),
             tuple(sorted({*self.overridden, *overrides})),
+            self.nibp_interval_s,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +148,7 @@ class RuleSet:
             "name": self.name,
             "version": self.version,
             "overridden": list(self.overridden),
+            "nibp_interval_s": self.nibp_interval_s,
             "rules": [rule.to_dict() for rule in self.rules],
         }
 
@@ -184,17 +198,22 @@ def validate_rule(rule: Rule) -> None:
                 raise fail("clear_threshold", f"{clear:g} must be at or below {threshold:g}")
     elif clear is not None:
         raise fail("clear_threshold", f"not used by condition {rule.condition!r}")
+    if rule.condition == "vital_lost" and rule.vital not in CONTINUOUS_VITALS:
+        vitals = ", ".join(CONTINUOUS_VITALS)
+        raise fail("vital", f"a 'vital_lost' rule is for a continuous vital ({vitals})")
     if threshold is None and rule.condition != "predose_bp_missing":
         raise fail("threshold", f"required for condition {rule.condition!r}")
     if rule.condition not in ("above", "below") and threshold is not None and threshold <= 0:
         raise fail("threshold", f"must be positive, got {threshold:g}")
-    if rule.condition in ("rejected_readings", "postdose_check_due") and not rule.window_s:
+    if rule.condition in ("rejected_readings", "postdose_check_due", "bp_remeasure") and not (
+        rule.window_s
+    ):
         raise fail("window_s", f"required (positive) for condition {rule.condition!r}")
     window = rule.window_s
     if rule.condition == "postdose_check_due" and threshold and window and window > threshold:
         raise fail("window_s", "the check window cannot start before the dose")
-    if rule.condition == "predose_bp_elevated" and rule.dbp_threshold is None:
-        raise fail("dbp_threshold", "required for condition 'predose_bp_elevated'")
+    if rule.condition in ("predose_bp_elevated", "bp_remeasure") and rule.dbp_threshold is None:
+        raise fail("dbp_threshold", f"required for condition {rule.condition!r}")
     if rule.condition in ACK_CLEARED and not rule.latching:
         raise fail("latching", f"a {rule.condition!r} alert stays until acknowledged")
     for name in ("persist_s", "clear_hold_s", "window_s", "escalate_after_s", "realarm_after_s"):
@@ -211,17 +230,22 @@ def validate_rule(rule: Rule) -> None:
 
 
 def _validate_ruleset(rule_set: RuleSet) -> None:
+    interval = rule_set.nibp_interval_s
+    if _number("rule set", "nibp_interval_s", interval) <= 0:
+        raise RuleError(f"nibp_interval_s: must be positive, got {interval:g}")
     by_id: dict[str, Rule] = {}
-    conditions: dict[str, str] = {}
+    conditions: dict[tuple[str, str | None], str] = {}
     for rule in rule_set.rules:
         if rule.id in by_id:
             raise RuleError(f"{rule.id}: duplicate rule id")
         by_id[rule.id] = rule
         if rule.condition not in THRESHOLD_CONDITIONS:
-            if rule.condition in conditions:
-                other = conditions[rule.condition]
+            # One rule per time- or event-driven condition (per vital for a lost vital).
+            key = (rule.condition, rule.vital if rule.condition == "vital_lost" else None)
+            if key in conditions:
+                other = conditions[key]
                 raise RuleError(f"{rule.id}.condition: {rule.condition!r} is already {other}'s")
-            conditions[rule.condition] = rule.id
+            conditions[key] = rule.id
     for rule in rule_set.rules:
         for target_id in rule.supersedes:
             target = by_id.get(target_id)

@@ -1,7 +1,9 @@
 """Session set-up and the engine's state, with its JSON-compatible form for persistence.
 
 The state is owned by the engine: ``step`` is its only mutator. Keep ``state_to_dict`` snapshots
-to persist it or to look back; rebuild it with ``state_from_dict`` after a restart.
+to persist it or to look back; rebuild it with ``state_from_dict`` after a restart, or with
+``with_setup`` under a new set-up (new limits, a new NIBP interval). Snapshots written before a
+field existed restore with its starting value: a running clinic upgrades with open sessions.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.alerts.baseline import Baseline, PredoseHistory
-from app.alerts.conditions import Persistence, VitalCheck, build_checks
+from app.alerts.conditions import (
+    Persistence,
+    UnconfirmedBP,
+    VitalCheck,
+    VitalStream,
+    build_checks,
+)
 from app.alerts.errors import StateError
 from app.alerts.lifecycle import Alert, AlertBook
 from app.alerts.rulefile import ruleset_from_dict
@@ -25,19 +33,23 @@ DEFAULT_NO_DATA_S = 30.0
 @dataclass(frozen=True, slots=True)
 class SessionSetup:
     """What a session starts with. ``dose_at``, when known at set-up, takes effect as the clock
-    passes it (the same as a DoseMarked at that time)."""
+    passes it (the same as a DoseMarked at that time). ``nibp_cycle_s`` is the session's NIBP
+    interval (bp_overdue fires at a multiple of it); None: not set for this session, and the
+    engine expects the rule set's ``nibp_interval_s`` or the longer cycle it sees the cuff run."""
 
     protocol: str
     started_at: float
     dose_at: float | None
     rules: RuleSet
-    nibp_cycle_s: float = 300.0  # expected NIBP interval: bp_overdue fires at a multiple of it
+    nibp_cycle_s: float | None = None
     baseline_window_s: float = 1800.0  # CLINICAL.md: "the 30 minutes before the dose"
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}")
-        if self.nibp_cycle_s <= 0 or self.baseline_window_s <= 0:
+        if (self.nibp_cycle_s is not None and self.nibp_cycle_s <= 0) or (
+            self.baseline_window_s <= 0
+        ):
             raise ValueError("nibp_cycle_s and baseline_window_s must be positive")
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,7 +69,7 @@ class SessionSetup:
             started_at=data["started_at"],
             dose_at=data["dose_at"],
             rules=ruleset_from_dict(data["rules"]),
-            nibp_cycle_s=data["nibp_cycle_s"],
+            nibp_cycle_s=data.get("nibp_cycle_s"),
             baseline_window_s=data["baseline_window_s"],
         )
 
@@ -65,7 +77,16 @@ class SessionSetup:
 class RuleIndex:
     """Lookups derived from the rule set (never persisted: rebuilt from it)."""
 
-    __slots__ = ("blockers", "by_id", "checks", "event_rules", "max_gap_s")
+    __slots__ = (
+        "blockers",
+        "by_id",
+        "checks",
+        "confirmable",
+        "event_rules",
+        "gaps",
+        "lost_rules",
+        "max_gap_s",
+    )
 
     def __init__(self, rules: RuleSet) -> None:
         self.by_id: dict[str, Rule] = {rule.id: rule for rule in rules}
@@ -74,8 +95,22 @@ class RuleIndex:
         self.event_rules: dict[str, Rule] = {
             rule.condition: rule
             for rule in rules
-            if rule.enabled and rule.condition not in THRESHOLD_CONDITIONS
+            if rule.enabled
+            and rule.condition not in THRESHOLD_CONDITIONS
+            and rule.condition != "vital_lost"
         }
+        # One lost-vital rule per continuous vital.
+        self.lost_rules: dict[str, Rule] = {
+            rule.vital: rule
+            for rule in rules
+            if rule.enabled and rule.condition == "vital_lost" and rule.vital is not None
+        }
+        self.confirmable: tuple[str, ...] = tuple(
+            check.rule.id
+            for checks in self.checks.values()
+            for check in checks
+            if check.confirmable
+        )
         blockers: dict[str, list[str]] = {}
         for rule in rules:
             for target in rule.supersedes:
@@ -83,6 +118,14 @@ class RuleIndex:
         self.blockers: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in blockers.items()}
         no_data = next((r for r in rules if r.condition == "no_data"), None)
         self.max_gap_s = no_data.threshold if no_data and no_data.threshold else DEFAULT_NO_DATA_S
+        # The longest gap in a continuous vital over which persistence is counted: its lost
+        # window (a gap that long tells the nurse the vital is lost), else the no-data one;
+        # like that one, the window counts whether or not its alert is on.
+        self.gaps: dict[str, float] = {
+            rule.vital: rule.threshold
+            for rule in rules
+            if rule.condition == "vital_lost" and rule.vital is not None and rule.threshold
+        }
 
     def blocked(self, rule_id: str, open_alerts: Mapping[str, Alert]) -> bool:
         """While a superseding alert is open, the rule it supersedes does not raise."""
@@ -105,6 +148,9 @@ class EngineState:
     last_data_at: float = 0.0  # engine clock when the last accepted reading arrived
     last_nibp_at: float = 0.0  # engine clock when the last NIBP reading arrived
     last_nibp_t: float | None = None  # measurement time of the last NIBP reading
+    nibp_intervals: list[float] = field(default_factory=list)  # the cuff's last, newest last
+    bp_unconfirmed: UnconfirmedBP | None = None  # a high BP waiting for its re-measure
+    streams: dict[str, VitalStream] = field(default_factory=dict)  # per continuous vital
     postdose_bp_seen: bool = False
     postdose_checked: bool = False
     discharge_done: bool = False
@@ -134,6 +180,9 @@ def state_to_dict(state: EngineState, *, with_setup: bool = True) -> dict[str, A
         "last_data_at": state.last_data_at,
         "last_nibp_at": state.last_nibp_at,
         "last_nibp_t": state.last_nibp_t,
+        "nibp_intervals": list(state.nibp_intervals),
+        "bp_unconfirmed": None if state.bp_unconfirmed is None else state.bp_unconfirmed.to_list(),
+        "streams": {vital: stream.to_list() for vital, stream in state.streams.items()},
         "postdose_bp_seen": state.postdose_bp_seen,
         "postdose_checked": state.postdose_checked,
         "discharge_done": state.discharge_done,
@@ -156,6 +205,7 @@ def state_from_dict(data: Mapping[str, Any], setup: SessionSetup | None = None) 
         raise StateError(f"not an engine state of format {STATE_FORMAT}")
     try:
         alerts = [Alert.from_dict(item) for item in data["alerts"]]
+        unconfirmed = data.get("bp_unconfirmed")
         return EngineState(
             setup=setup if setup is not None else SessionSetup.from_dict(data["setup"]),
             now=data["now"],
@@ -168,6 +218,10 @@ def state_from_dict(data: Mapping[str, Any], setup: SessionSetup | None = None) 
             last_data_at=data["last_data_at"],
             last_nibp_at=data["last_nibp_at"],
             last_nibp_t=data["last_nibp_t"],
+            # Absent from the older form: nothing learnt yet, nothing waiting.
+            nibp_intervals=list(data.get("nibp_intervals", [])),
+            bp_unconfirmed=None if unconfirmed is None else UnconfirmedBP.from_list(unconfirmed),
+            streams={k: VitalStream(*v) for k, v in data.get("streams", {}).items()},
             postdose_bp_seen=data["postdose_bp_seen"],
             postdose_checked=data["postdose_checked"],
             discharge_done=data["discharge_done"],
@@ -182,3 +236,9 @@ def state_from_dict(data: Mapping[str, Any], setup: SessionSetup | None = None) 
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"engine state is incomplete or malformed: {exc!r}") from exc
+
+
+def with_setup(state: EngineState, setup: SessionSetup) -> EngineState:
+    """The same session under a new set-up (new limits, a new NIBP interval): what it has
+    seen and the alerts it holds are kept; what depends on the set-up follows the new one."""
+    return state_from_dict(state_to_dict(state, with_setup=False), setup)

@@ -28,7 +28,7 @@ router = APIRouter()
 MAX_PENDING_REPLIES = 5000
 CLOSE_REVOKED = 4403
 
-Reply = dict[str, Any] | tuple[int, Awaitable[Stored]]
+Reply = dict[str, Any] | tuple[ReadingIn, Awaitable[Stored]]
 
 
 class IngestConnections:
@@ -86,7 +86,7 @@ async def ingest(websocket: WebSocket) -> None:
     replies: asyncio.Queue[Reply | None] = asyncio.Queue(MAX_PENDING_REPLIES)
     try:
         async with asyncio.TaskGroup() as group:
-            sender = group.create_task(_send_replies(websocket, replies))
+            sender = group.create_task(_send_replies(websocket, identity, state.hub, replies))
             await _receive_frames(websocket, identity, state.writer, state.hub, replies)
             # The device is gone: nobody to answer. What it sent is still being stored,
             # and a resend after reconnecting is acknowledged as a duplicate.
@@ -118,31 +118,48 @@ async def _receive_frames(
             continue
         for item in parse_frame(text, datetime.now(UTC)):
             if isinstance(item, ReadingIn):
-                await replies.put((item.seq, writer.submit(identity, item)))
+                await replies.put((item, writer.submit(identity, item)))
             else:
                 await replies.put(item.reply())
-                await hub.publish(
-                    "devices",
-                    {
-                        "type": "rejected",
-                        "device_id": identity.device_id,
-                        "chair_id": identity.chair_id,
-                        "code": item.code,
-                    },
-                )
+                await hub.publish("devices", _rejected_message(identity, item.code))
 
 
-async def _send_replies(websocket: WebSocket, replies: asyncio.Queue[Reply | None]) -> None:
+def _rejected_message(identity: DeviceIdentity, code: str, **more: Any) -> dict[str, Any]:
+    """For the alert engine (``rejected_readings``) and the dashboard: a reading, or vitals of
+    one, that the ingest did not take."""
+    return {
+        "type": "rejected",
+        "device_id": identity.device_id,
+        "chair_id": identity.chair_id,
+        "code": code,
+        **more,
+    }
+
+
+async def _send_replies(
+    websocket: WebSocket,
+    identity: DeviceIdentity,
+    hub: Any,
+    replies: asyncio.Queue[Reply | None],
+) -> None:
     while (reply := await replies.get()) is not None:
         if isinstance(reply, dict):
             await websocket.send_text(orjson.dumps(reply).decode())
             continue
-        seq, stored = reply
+        reading, stored = reply
         try:
             outcome = await stored
-            answer = ack(seq, outcome.duplicate)
         except Exception:
             answer = FrameError(
-                "storage_unavailable", "the reading could not be stored; send it again", seq
+                "storage_unavailable", "the reading could not be stored; send it again", reading.seq
             ).reply()
+            await websocket.send_text(orjson.dumps(answer).decode())
+            continue
+        answer = ack(reading.seq, outcome.duplicate, reading.rejected)
         await websocket.send_text(orjson.dumps(answer).decode())
+        # A reading stored with a vital dropped counts once, as a rejected reading does (first
+        # problem's code); a resend (duplicate) was counted when it was first stored.
+        if reading.rejected and not outcome.duplicate:
+            dropped = [r.vital for r in reading.rejected]
+            message = _rejected_message(identity, reading.rejected[0].code, vitals=dropped)
+            await hub.publish("devices", message)

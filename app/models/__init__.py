@@ -1,6 +1,6 @@
 """ORM models (tables) and the API's pydantic schemas (in ``schemas``), kept apart."""
 
-from app.models.alert import Alert, AlertEvent, EngineSnapshot
+from app.models.alert import Alert, AlertEvent, EngineSnapshot, MonitorEvent
 from app.models.base import Base
 from app.models.clinic import Chair, Device, TreatmentSession
 from app.models.reading import Reading
@@ -15,6 +15,7 @@ __all__ = [
     "Device",
     "EngineSnapshot",
     "LoginSession",
+    "MonitorEvent",
     "Reading",
     "TreatmentSession",
     "User",

@@ -1,4 +1,5 @@
-"""Alerts raised by the alert engine for a session, and every transition of each."""
+"""Alerts raised by the alert engine for a session, every transition of each, and what the
+engine was told about the chair's monitor (connected, disconnected, a reading rejected)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ class Alert(Base):
     value: Mapped[float | None]
     message: Mapped[str] = mapped_column(Text)
     raised_at: Mapped[datetime]
+    # The measurement time of the reading that raised it (None: no reading did). Earlier than
+    # raised_at when the reading arrived late, e.g. in a monitor's catch-up batch.
+    measured_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -41,7 +45,12 @@ class Alert(Base):
 
 
 class AlertEvent(Base):
-    """One transition of an alert (raised, escalated, acknowledged, ...), with its reason."""
+    """One transition of an alert (raised, escalated, acknowledged, ...), with its reason.
+
+    ``at`` is the engine's clock; ``measured_at`` the measurement time of the reading that
+    caused the transition (None: a tick, an acknowledgement, the dose caused it). An
+    acknowledgement keeps who (``user_id``) and the note.
+    """
 
     __tablename__ = "alert_event"
 
@@ -54,6 +63,8 @@ class AlertEvent(Base):
     message: Mapped[str] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    measured_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class EngineSnapshot(Base):
@@ -72,3 +83,23 @@ class EngineSnapshot(Base):
     setup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_reading_id: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
+
+
+class MonitorEvent(Base):
+    """What the alert engine was told about the session's monitor, at the engine's time:
+    ``connected``, ``disconnected``, or a reading ``rejected`` (with its error ``code``).
+
+    Readings are stored anyway; these are not, yet they change what the engine raises (a lost
+    link, repeated rejections), so an exported session needs them to replay as it ran.
+    ``last_reading_id`` is the newest reading the engine had been fed then: it places the
+    event exactly among the session's readings. Stored with the engine state that saw it.
+    """
+
+    __tablename__ = "monitor_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_session.id"), index=True)
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(64))
+    last_reading_id: Mapped[int] = mapped_column(BigInteger)

@@ -14,6 +14,9 @@ PROTOCOLS = ("spravato", "iv-ketamine")
 # "wall": the alert engine's clock is the server's (live monitoring). "readings": it follows the
 # readings' own timestamps, so a recorded session replayed at any speed raises what it raised.
 ENGINE_CLOCKS = ("wall", "readings")
+# The NIBP cuff cycles a session may be set to: a minute (the fastest monitors cycle) to four
+# hours (an hourly cuff, or slower, in a long observation).
+NIBP_INTERVAL_MIN_S, NIBP_INTERVAL_MAX_S = 60, 4 * 3600
 
 
 class Chair(Base):
@@ -64,3 +67,6 @@ class TreatmentSession(Base):
     limit_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     engine_clock: Mapped[str] = mapped_column(String(8), default="wall", server_default="wall")
+    # The NIBP cuff's cycle for this session, in seconds; None: not set (the engine uses the
+    # protocol's default from the rule set).
+    nibp_interval_s: Mapped[int | None]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.models.clinic import NIBP_INTERVAL_MAX_S, NIBP_INTERVAL_MIN_S
 
 Protocol = Literal["spravato", "iv-ketamine"]
 Role = Literal["nurse", "clinician", "admin"]
@@ -66,6 +68,13 @@ class DeviceCreated(DeviceRead):
     token: str = Field(description="shown once; only its hash is stored")
 
 
+NIBP_INTERVAL_HELP = (
+    f"the NIBP cuff's cycle in seconds ({NIBP_INTERVAL_MIN_S}-{NIBP_INTERVAL_MAX_S}); null: "
+    "not set, the alert engine expects the protocol's default cycle"
+)
+NibpInterval = Annotated[int | None, Field(ge=NIBP_INTERVAL_MIN_S, le=NIBP_INTERVAL_MAX_S)]
+
+
 class SessionCreate(Strict):
     chair_id: int
     protocol: Protocol
@@ -82,6 +91,7 @@ class SessionCreate(Strict):
         description="'readings' makes the alert engine follow the readings' own timestamps "
         "(for a replay of a recorded session); live monitoring uses 'wall'",
     )
+    nibp_interval_s: NibpInterval = Field(default=None, description=NIBP_INTERVAL_HELP)
 
     @field_validator("started_at")
     @classmethod
@@ -114,6 +124,10 @@ class LimitsUpdate(Strict):
     limit_overrides: dict[str, dict[str, float]]
 
 
+class NibpIntervalUpdate(Strict):
+    nibp_interval_s: NibpInterval = Field(description=NIBP_INTERVAL_HELP)
+
+
 class SessionRead(Read):
     id: int
     chair_id: int
@@ -124,6 +138,7 @@ class SessionRead(Read):
     ended_at: datetime | None
     limit_overrides: dict[str, Any]
     engine_clock: Literal["wall", "readings"] = "wall"
+    nibp_interval_s: int | None = None
 
 
 class ReadingRead(Read):
@@ -197,6 +212,11 @@ class AlertRead(BaseModel):
     value: float | None
     message: str
     raised_at: datetime
+    measured_at: datetime | None = Field(
+        default=None,
+        description="when the reading that raised it was measured (null: no reading did); "
+        "earlier than raised_at when it arrived late, e.g. in a monitor's catch-up batch",
+    )
     updated_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
@@ -212,3 +232,7 @@ class AlertEventRead(Read):
     value: float | None
     message: str
     reason: str | None
+    measured_at: datetime | None = Field(
+        default=None, description="when the reading that caused it was measured (null: none)"
+    )
+    note: str | None = Field(default=None, description="an acknowledgement's note")

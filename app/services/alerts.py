@@ -37,6 +37,7 @@ async def apply_event(
 ) -> Alert:
     """Record one engine event: create or update the alert row, append to its history."""
     at = engine_time(event.t)
+    measured_at = None if event.measured_t is None else engine_time(event.measured_t)
     alert = await db.scalar(
         select(Alert).where(Alert.session_id == session_id, Alert.alert_no == event.alert_no)
     )
@@ -53,6 +54,7 @@ async def apply_event(
             value=event.value,
             message=event.message,
             raised_at=at,
+            measured_at=measured_at,
             updated_at=at,
         )
         db.add(alert)
@@ -81,6 +83,8 @@ async def apply_event(
             message=event.message,
             reason=event.reason,
             user_id=user_id,
+            measured_at=measured_at,
+            note=event.note,
         )
     )
     return alert
@@ -153,6 +157,7 @@ def alert_payload(alert: Alert, acked_by: str | None, event: str | None = None) 
         "value": alert.value,
         "message": alert.message,
         "raised_at": iso(alert.raised_at),
+        "measured_at": iso(alert.measured_at),
         "updated_at": iso(alert.updated_at),
         "acknowledged_at": iso(alert.acknowledged_at),
         "acknowledged_by": acked_by,

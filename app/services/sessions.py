@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Chair, Reading, TreatmentSession
 from app.models.base import utcnow
-from app.models.clinic import PROTOCOLS
+from app.models.clinic import NIBP_INTERVAL_MAX_S, NIBP_INTERVAL_MIN_S, PROTOCOLS
 from app.services import audit
 from app.services.errors import Conflict, InvalidInput, NotFound, check_time_range
 
@@ -56,6 +56,7 @@ async def start_session(
     check_overrides: OverridesCheck = _no_check,
     started_at: datetime | None = None,
     engine_clock: str = "wall",
+    nibp_interval_s: int | None = None,
 ) -> TreatmentSession:
     """Open a session on a chair that has none open (dated back to ``started_at`` if given)."""
     now = utcnow()
@@ -65,6 +66,7 @@ async def start_session(
         raise InvalidInput(f"started_at is more than {MAX_BACKDATE} ago")
     if protocol not in PROTOCOLS:
         raise InvalidInput(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    _check_nibp_interval(nibp_interval_s)
     if await db.get(Chair, chair_id) is None:
         raise NotFound(f"no chair with id {chair_id}")
     check_overrides(protocol, limit_overrides)
@@ -81,6 +83,7 @@ async def start_session(
         started_by=actor.user_id,
         started_at=started_at or now,
         engine_clock=engine_clock,
+        nibp_interval_s=nibp_interval_s,
     )
     db.add(session)
     try:
@@ -93,9 +96,17 @@ async def start_session(
         "session.start",
         "session",
         session.id,
-        {"chair_id": chair_id, "protocol": protocol},
+        {"chair_id": chair_id, "protocol": protocol, "nibp_interval_s": nibp_interval_s},
     )
     return session
+
+
+def _check_nibp_interval(interval_s: int | None) -> None:
+    if interval_s is not None and not NIBP_INTERVAL_MIN_S <= interval_s <= NIBP_INTERVAL_MAX_S:
+        raise InvalidInput(
+            f"nibp_interval_s must be {NIBP_INTERVAL_MIN_S}-{NIBP_INTERVAL_MAX_S} seconds "
+            f"(or null: not set), not {interval_s}"
+        )
 
 
 def _require_open(session: TreatmentSession) -> None:
@@ -137,6 +148,26 @@ async def update_limits(
     session.limit_overrides = overrides
     audit.record(
         db, actor, "session.limits", "session", session.id, {"from": previous, "to": overrides}
+    )
+    return session
+
+
+async def set_nibp_interval(
+    db: AsyncSession, session_id: int, interval_s: int | None, actor: audit.Actor
+) -> TreatmentSession:
+    """Set the session's NIBP cuff cycle (None: not set, the protocol's default applies)."""
+    _check_nibp_interval(interval_s)
+    session = await get_session(db, session_id)
+    _require_open(session)
+    previous = session.nibp_interval_s
+    session.nibp_interval_s = interval_s
+    audit.record(
+        db,
+        actor,
+        "session.nibp_interval",
+        "session",
+        session.id,
+        {"from": previous, "to": interval_s},
     )
     return session
 

@@ -2,9 +2,12 @@
 // admins acknowledge with an optional note (nurses see who may, not a button).
 
 import { acknowledgeAlert } from "./api.js";
-import { PRIORITY_LABEL, el, formatClock, formatDuration } from "./format.js";
+import { PRIORITY_LABEL, el, formatClock, formatClockSeconds, formatDuration } from "./format.js";
 
 const KIND_LABEL = { physiological: "Physiological", technical: "Technical", advisory: "Advisory" };
+// A reading reaches the engine within a second or two; later than this it "arrived late" (a
+// monitor's catch-up batch), and the alert says when it was measured as well as raised.
+const LATE_MS = 5000;
 
 export class AlertList {
   constructor(store, { list, empty, count, canAcknowledge }) {
@@ -46,6 +49,7 @@ export class AlertList {
       where: el("span", { class: "alert-where" }),
       time: el("span", { class: "alert-time" }),
       message: el("div", { class: "alert-message" }),
+      measured: el("div", { class: "alert-meta alert-measured", hidden: true }),
       meta: el("div", { class: "alert-meta" }),
       ackState: el("div", { class: "alert-ack-state" }),
       error: el("div", { class: "form-error", role: "alert", hidden: true }),
@@ -55,6 +59,7 @@ export class AlertList {
       { class: "alert-item", dataset: { alertId: alert.id } },
       el("div", { class: "alert-line" }, parts.badge, parts.where, parts.time),
       parts.message,
+      parts.measured,
       parts.meta,
       parts.ackState,
     );
@@ -106,6 +111,19 @@ export class AlertList {
     }
   }
 
+  /** When the reading behind the alert was measured, if it reached the engine late. */
+  #showMeasured(line, alert, raised, now) {
+    const measured = alert.measured_at ? Date.parse(alert.measured_at) : NaN;
+    const late = raised - measured;
+    line.hidden = !(late > LATE_MS);
+    if (line.hidden) {
+      line.textContent = "";
+      return;
+    }
+    line.textContent = `Measured ${formatDuration(now - measured)} ago (${formatClock(measured)}), arrived ${formatDuration(late)} late`;
+    line.title = `Measured ${formatClockSeconds(measured)}; raised ${formatClockSeconds(raised)}, when the reading arrived`;
+  }
+
   #update(item, alert, now) {
     const { element, parts } = item;
     const chair = this.store.chairs.get(alert.chair_id);
@@ -118,6 +136,7 @@ export class AlertList {
     parts.time.textContent = `${formatDuration(now - raised)} ago`;
     parts.time.title = `Raised ${formatClock(raised)}`;
     parts.message.textContent = alert.message;
+    this.#showMeasured(parts.measured, alert, raised, now);
     const bits = [KIND_LABEL[alert.kind] || alert.kind];
     if (alert.event === "escalated") bits.push("escalated — still unacknowledged");
     if (alert.event === "re-alarmed") bits.push("re-alarmed — condition persists");

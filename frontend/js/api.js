@@ -58,8 +58,13 @@ export const login = (name, password) => request("POST", "/api/auth/login", { na
 export const logout = () => request("POST", "/api/auth/logout");
 export const me = () => request("GET", "/api/auth/me");
 export const chairs = () => request("GET", "/api/chairs");
-export const startSession = (chairId, protocol, patientLabel) =>
-  request("POST", "/api/sessions", { chair_id: chairId, protocol, patient_label: patientLabel });
+export const startSession = (chairId, protocol, patientLabel, nibpIntervalS = null) =>
+  request("POST", "/api/sessions", {
+    chair_id: chairId,
+    protocol,
+    patient_label: patientLabel,
+    ...(nibpIntervalS === null ? {} : { nibp_interval_s: nibpIntervalS }),
+  });
 export const markDose = (sessionId) => request("POST", `/api/sessions/${sessionId}/dose`, {});
 export const endSession = (sessionId) => request("POST", `/api/sessions/${sessionId}/end`);
 export const setLimits = (sessionId, overrides) =>

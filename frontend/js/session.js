@@ -56,16 +56,21 @@ export class SessionControls {
       el("option", { value: "iv-ketamine", text: PROTOCOL_LABEL["iv-ketamine"] }),
     );
     const label = el("input", { name: "patient_label", required: true, maxlength: "64", autocomplete: "off", placeholder: "Initials or pseudonymous id" });
+    // Optional: the cuff's cycle, so "BP overdue" waits for the interval the monitor is set to.
+    const nibp = el("input", { name: "nibp_interval_min", type: "number", min: "1", max: "240", step: "0.5", placeholder: "protocol default" });
     this.#ask(
       `Start a session on ${chair.name}`,
       [
         el("label", {}, "Protocol ", protocol),
         el("label", {}, "Patient ", label),
         el("p", { class: "hint", text: "Initials or a pseudonymous id — never a full name." }),
+        el("label", {}, "NIBP interval (min) ", nibp),
       ],
       "Start session",
       async () => {
-        const session = await startSession(chair.id, protocol.value, label.value.trim());
+        const minutes = nibp.value.trim();
+        const intervalS = minutes === "" ? null : Math.round(Number(minutes) * 60);
+        const session = await startSession(chair.id, protocol.value, label.value.trim(), intervalS);
         this.store.applySession(session);
       },
     );

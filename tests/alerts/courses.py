@@ -213,7 +213,7 @@ def write_trace(inputs: list[Input], path: Path) -> None:
             cells = [item.sbp, item.dbp, item.map, item.hr, item.spo2]
             lines.append(",".join([f"{item.t:g}", *("" if v is None else f"{v:g}" for v in cells)]))
         elif isinstance(item, ReadingRejected):
-            lines.append(f"{item.t:g},300,18,100,,")
+            lines.append(f"{item.t:g},310,5,,,")  # nothing a monitor could measure
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -29,7 +29,7 @@ class Session:
         dose_at: float | None = None,
         rules: RuleSet | None = None,
         started_at: float = 0.0,
-        nibp_cycle_s: float = 300.0,
+        nibp_cycle_s: float | None = None,
     ) -> None:
         setup = SessionSetup(
             protocol,
@@ -66,10 +66,13 @@ class Session:
 def vital_rules(protocol: str = "spravato") -> RuleSet:
     """The default rules with the technical and advisory ones off, to test vitals alone."""
     rules = default_rules(protocol)
-    return RuleSet(
-        rules.name,
-        rules.version,
-        tuple(replace(r, enabled=r.kind == "physiological") for r in rules.rules),
+    return replace(rules, rules=tuple(replace(r, enabled=r.kind == "physiological") for r in rules))
+
+
+def changed(rules: RuleSet, rule_id: str, **fields: object) -> RuleSet:
+    """``rules`` with some fields of one rule changed (as a clinic's rule file does)."""
+    return replace(
+        rules, rules=tuple(replace(r, **fields) if r.id == rule_id else r for r in rules)
     )
 
 

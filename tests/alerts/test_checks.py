@@ -3,6 +3,8 @@ the 40-minute check and the discharge review."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from app.alerts import (
@@ -15,8 +17,13 @@ from app.alerts import (
     Reading,
     ReadingRejected,
     Tick,
+    default_rules,
+    state_from_dict,
+    state_to_dict,
+    with_setup,
 )
-from tests.alerts.sessions import Session, brief, nibp, oximetry
+from app.alerts.checks import nibp_cycle
+from tests.alerts.sessions import Session, brief, changed, nibp, oximetry
 
 
 def only(events: list[AlertEvent], *rules: str) -> list[tuple[float, str, str]]:
@@ -68,7 +75,7 @@ def test_monitor_reconnecting_within_10_seconds_raises_nothing() -> None:
 
 
 def test_no_nibp_for_one_and_a_half_cycles_raises_bp_overdue() -> None:
-    session = Session()
+    session = Session(nibp_cycle_s=300)
     session.feed(nibp(0, 120))
     session.feed(oximetry(1, 449))
     events = session.feed(oximetry(450, 460))
@@ -86,7 +93,7 @@ def test_bp_overdue_follows_the_sessions_expected_cycle() -> None:
 
 def test_one_failed_cuff_cycle_on_a_five_minute_schedule_makes_bp_overdue() -> None:
     # A failed cycle sends nothing: the BP shown is then 10 min old by the next cycle.
-    session = Session()
+    session = Session(nibp_cycle_s=300)
     session.feed(nibp(0, 120), oximetry(1, 599), nibp(600, 122), oximetry(601, 610))
     assert only(session.events, "bp_overdue") == [
         (450.0, "raised", "bp_overdue"),
@@ -236,3 +243,170 @@ def test_marking_the_dose_twice_is_refused() -> None:
     session.feed(DoseMarked(10))
     with pytest.raises(DoseAlreadyMarked, match="already marked at 10"):
         session.feed(DoseMarked(20))
+
+
+def hr_only(start: int, end: int) -> list[Reading]:
+    return [Reading(float(t), hr=72) for t in range(start, end + 1)]
+
+
+def spo2_only(start: int, end: int) -> list[Reading]:
+    return [Reading(float(t), spo2=97) for t in range(start, end + 1)]
+
+
+def test_hr_not_received_for_30_s_while_spo2_continues_raises_a_lost_vital_alert() -> None:
+    session = Session()
+    session.feed(oximetry(0, 60))
+    assert session.feed(spo2_only(61, 89)) == []
+    (raised,) = session.feed(spo2_only(90, 120))
+    assert (raised.t, raised.rule, raised.priority, raised.kind, raised.vital) == (
+        90.0,
+        "hr_lost",
+        "medium",
+        "technical",
+        "hr",
+    )
+    assert raised.message == "HR not received for 30 s — leads or probe off?"
+    assert brief(session.feed(oximetry(121, 125))) == [(121.0, "cleared", "hr_lost")]
+    assert session.events[-1].message == "Cleared: HR received again"
+
+
+def test_spo2_not_received_while_hr_continues_names_the_probe() -> None:
+    session = Session()
+    session.feed(oximetry(0, 10), hr_only(11, 60))
+    (raised,) = only(session.events, "spo2_lost")
+    assert raised == (40.0, "raised", "spo2_lost")
+    assert session.events[-1].message == "SpO2 not received for 30 s — probe off?"
+
+
+def test_when_nothing_arrives_no_data_is_the_one_alert_not_one_per_vital() -> None:
+    session = Session()
+    session.feed(oximetry(0, 60))
+    assert brief(session.ticks(61, 200)) == [(90.0, "raised", "no_data")]
+    assert brief(session.feed(oximetry(201, 210))) == [(201.0, "cleared", "no_data")]
+
+
+def test_vitals_stopping_a_second_apart_raise_only_no_data() -> None:
+    session = Session()
+    session.feed(oximetry(0, 60), spo2_only(61, 61))
+    assert brief(session.ticks(62, 150)) == [(91.0, "raised", "no_data")]
+
+
+def test_a_lost_vital_stays_lost_through_a_silence_and_clears_when_it_returns() -> None:
+    session = Session()
+    session.feed(oximetry(0, 60), spo2_only(61, 100), Tick(130), spo2_only(141, 150))
+    session.feed(oximetry(151, 152))
+    assert only(session.events, "hr_lost", "no_data") == [
+        (90.0, "raised", "hr_lost"),
+        (130.0, "raised", "no_data"),  # the whole monitor silent: its own alert
+        (141.0, "cleared", "no_data"),  # HR is still lost: the same alert goes on
+        (151.0, "cleared", "hr_lost"),
+    ]
+
+
+def test_a_vital_back_first_after_a_silence_does_not_make_the_others_lost() -> None:
+    # After a silence the monitor's readings resume a moment apart: HR first, then SpO2.
+    session = Session()
+    session.feed(oximetry(0, 60), Tick(95))
+    assert brief(session.feed(Reading(101, hr=72))) == [(101.0, "cleared", "no_data")]
+    assert session.feed(Reading(101.4, spo2=97), oximetry(102, 140)) == []
+
+
+def test_a_vital_coming_less_often_than_the_lost_window_is_never_lost() -> None:
+    # SpO2 spot checks every 40 s beside a 1 Hz HR: it was never arriving about once a second.
+    session = Session()
+    session.feed(Reading(float(t), hr=72, spo2=97 if t % 40 == 0 else None) for t in range(300))
+    assert only(session.events, "spo2_lost") == []
+
+
+def test_the_lost_window_is_a_clinic_setting() -> None:
+    session = Session(rules=changed(default_rules("spravato"), "hr_lost", threshold=45))
+    session.feed(oximetry(0, 10), spo2_only(11, 60))
+    assert only(session.events, "hr_lost") == [(55.0, "raised", "hr_lost")]
+
+
+def cuff(session: Session, times: list[float], end: float) -> None:
+    """NIBP readings at ``times``, the clock ticking every 5 s up to ``end``."""
+    due = sorted(times)
+    for t in range(0, int(end) + 1, 5):
+        while due and due[0] <= t:
+            session.feed(nibp(due.pop(0), 120))
+        session.feed(Tick(float(t)))
+
+
+def cuff_only(protocol: str = "spravato", nibp_cycle_s: float | None = None) -> Session:
+    # No oximetry in these sessions: the no-data rule off, so bp_overdue is alone.
+    rules = changed(default_rules(protocol), "no_data", enabled=False)
+    return Session(protocol, rules=rules, nibp_cycle_s=nibp_cycle_s)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "due", "message"),
+    [
+        ("spravato", 450.0, "No BP reading for 7.5 min (cuff cycle 5 min, protocol default)"),
+        ("iv-ketamine", 900.0, "No BP reading for 15 min (cuff cycle 10 min, protocol default)"),
+    ],
+)
+def test_a_session_without_an_interval_expects_its_protocols_cuff_cycle(
+    protocol: str, due: float, message: str
+) -> None:
+    session = cuff_only(protocol)
+    cuff(session, [0.0], 1000)
+    assert only(session.events, "bp_overdue") == [(due, "raised", "bp_overdue")]
+    assert session.events[0].message == message
+
+
+def test_a_ten_minute_cuff_is_overdue_once_then_its_own_cycle_is_expected() -> None:
+    # Measured before: a 10-minute cuff against a fixed 5-minute expectation raised and
+    # cleared bp_overdue 11 times in 2 hours. Now the first 10-minute gap is late against
+    # the protocol's 5 min, and from then on the engine expects the cuff's own cycle.
+    session = cuff_only()
+    cuff(session, [600.0 * k for k in range(13)], 7200)
+    assert only(session.events, "bp_overdue") == [
+        (450.0, "raised", "bp_overdue"),
+        (600.0, "cleared", "bp_overdue"),
+    ]
+    assert nibp_cycle(session.state) == (600.0, "measured")
+    # With the session's interval set to 10 min, never.
+    set_by_nurse = cuff_only(nibp_cycle_s=600)
+    cuff(set_by_nurse, [600.0 * k for k in range(13)], 7200)
+    assert only(set_by_nurse.events, "bp_overdue") == []
+
+
+def test_a_missed_reading_on_the_cuffs_own_cycle_is_still_overdue() -> None:
+    session = cuff_only()
+    cuff(session, [0.0, 600, 1200, 1800, 3000, 3600], 3600)  # the 2400 cycle failed
+    assert only(session.events, "bp_overdue") == [
+        (450.0, "raised", "bp_overdue"),
+        (600.0, "cleared", "bp_overdue"),
+        (2700.0, "raised", "bp_overdue"),  # 1.5 × 10 min after 1800
+        (3000.0, "cleared", "bp_overdue"),
+    ]
+    assert session.events[2].message == "No BP reading for 15 min (cuff cycle 10 min, as measured)"
+
+
+def test_a_quick_re_measure_does_not_shorten_the_cycle_the_cuff_is_seen_to_run() -> None:
+    session = cuff_only()
+    cuff(session, [0.0, 3600, 7200, 7320, 10800, 14400], 14400)  # a re-measure at 7320
+    assert only(session.events, "bp_overdue") == [
+        (450.0, "raised", "bp_overdue"),
+        (3600.0, "cleared", "bp_overdue"),
+    ]
+
+
+def test_the_nurse_changing_the_interval_mid_session_takes_effect_at_once() -> None:
+    session = Session(nibp_cycle_s=300)
+    session.feed(nibp(0, 120), oximetry(1, 460))
+    assert only(session.events, "bp_overdue") == [(450.0, "raised", "bp_overdue")]
+    longer = replace(session.state.setup, nibp_cycle_s=900.0)
+    session.state = with_setup(session.state, longer)
+    assert nibp_cycle(session.state) == (900.0, "session")
+    assert only(session.feed(oximetry(461, 461)), "bp_overdue") == [
+        (461.0, "cleared", "bp_overdue")
+    ]
+    assert session.events[-1].message == "Cleared: BP not overdue on a cuff cycle of 15 min"
+    # The live runner's route (state_to_dict, new set-up, state_from_dict) is the same.
+    data = state_to_dict(session.state)
+    data["setup"] = replace(longer, nibp_cycle_s=None).to_dict()
+    session.state = state_from_dict(data)
+    assert nibp_cycle(session.state) == (300.0, "protocol")
+    assert only(session.feed(oximetry(462, 462)), "bp_overdue") == [(462.0, "raised", "bp_overdue")]

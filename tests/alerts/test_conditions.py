@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.alerts import Baseline, DoseMarked, Reading, Tick
+from app.alerts import Baseline, DoseMarked, Reading, ReadingRejected, Tick
 from tests.alerts.sessions import Session, brief, nibp, oximetry, vital_rules
 
 
@@ -142,3 +142,90 @@ def test_iv_ketamine_hr_limit_is_110() -> None:
     events = session.feed(oximetry(0, 15, hr=112))
     assert brief(events) == [(15.0, "raised", "hr_high")]
     assert events[0].message == "HR 112 ≥ 110/min for 15 s"
+
+
+def live(readings: list[Reading], start: int, end: int) -> list[Reading | Tick]:
+    """``readings`` with the clock ticking every second, as the live service sends it."""
+    by_t = {r.t: r for r in readings}
+    out: list[Reading | Tick] = []
+    for t in range(start, end + 1):
+        if float(t) in by_t:
+            out.append(by_t[float(t)])
+        out.append(Tick(float(t)))
+    return out
+
+
+@pytest.mark.parametrize("missing", [67, 74, 75], ids=["middle", "last-but-one", "last"])
+def test_a_15_s_condition_with_one_missing_sample_still_raises_at_15_s(missing: int) -> None:
+    session = Session(rules=vital_rules())
+    samples = [r for r in oximetry(0, 80) if r.t != missing]
+    low = [Reading(r.t, hr=72, spo2=91) if r.t >= 60 else r for r in samples]
+    session.feed(live(low, 0, 80))
+    assert brief(session.events) == [(75.0, "raised", "spo2_low")]
+
+
+def test_a_rejected_sample_inside_a_sustained_condition_does_not_restart_the_count() -> None:
+    session = Session(rules=vital_rules())
+    session.feed(oximetry(0, 59), oximetry(60, 66, hr=125))
+    session.feed(ReadingRejected(67, "out_of_range"), oximetry(68, 80, hr=125))
+    assert brief(session.events) == [(75.0, "raised", "hr_high")]
+
+
+def test_the_clock_completes_a_persistence_between_sparse_samples() -> None:
+    # A vital sampled every 20 s (inside the 30 s lost window): the low value stands until
+    # the next sample is due, so the high alert comes 10 s after it, not at the next sample.
+    session = Session(rules=vital_rules())
+    session.feed(Reading(float(t), spo2=97) for t in range(0, 60, 20))
+    session.feed(Reading(60, spo2=86))
+    assert session.ticks(61, 69) == []
+    assert brief(session.ticks(70, 79)) == [(70.0, "raised", "spo2_critical")]
+
+
+def test_a_low_value_does_not_stand_once_the_next_sample_is_overdue() -> None:
+    # SpO2 dips for 3 s and the probe comes off (HR goes on): no desaturation alarm.
+    session = Session(rules=vital_rules())
+    session.feed(oximetry(0, 59), oximetry(60, 62, spo2=80))
+    session.feed(Reading(float(t), hr=72) for t in range(63, 120))
+    assert session.events == []
+
+
+def test_the_lost_window_is_the_longest_gap_over_which_persistence_is_counted() -> None:
+    rules = vital_rules().with_overrides({"spo2_lost": {"threshold": 45}})
+    session = Session(rules=rules)
+    session.feed(Reading(0, spo2=86), Reading(40, spo2=86))
+    assert brief(session.events) == [(40.0, "raised", "spo2_critical")]
+    session = Session(rules=rules)
+    session.feed(Reading(0, spo2=86), Reading(45, spo2=86))
+    assert session.events == []
+
+
+@pytest.mark.parametrize(
+    ("reading", "rule", "priority"),
+    [
+        (nibp(10, 80, 60), "sbp_critical_low", "high"),
+        (Reading(10, sbp=100, dbp=42, map=60), "map_low", "medium"),
+        (Reading(10, sbp=100, dbp=30, map=50), "map_critical_low", "high"),
+        (Reading(10, map=48), "map_critical_low", "high"),  # a cuff may report MAP alone
+    ],
+)
+def test_low_blood_pressure_tiers_alarm_on_one_reading(
+    reading: Reading, rule: str, priority: str
+) -> None:
+    session = Session(rules=vital_rules())
+    (event,) = session.feed(reading)
+    assert (event.t, event.event, event.rule, event.priority) == (10.0, "raised", rule, priority)
+
+
+def test_a_severe_low_sbp_supersedes_the_medium_one_and_latches() -> None:
+    session = Session(rules=vital_rules())
+    session.feed(nibp(0, 88, 60))
+    events = session.feed(nibp(300, 78, 60))
+    assert brief(events) == [
+        (300.0, "raised", "sbp_critical_low"),
+        (300.0, "superseded", "sbp_low"),
+    ]
+    assert events[0].message == "SBP 78 ≤ 80 mmHg"
+    # Back above 85 (the clear limit) but above sbp_low's limit too: nothing new is raised,
+    # and the high alert stays displayed until acknowledged.
+    assert session.feed(nibp(600, 87, 60), nibp(900, 110, 70)) == []
+    assert session.open_rules() == ["sbp_critical_low"]

@@ -30,6 +30,7 @@ def test_one_nibp_reading_at_the_limit_raises_a_medium_alert_at_once() -> None:
         "priority": "medium",
         "kind": "physiological",
         "message": "SBP 172 ≥ 160 mmHg",
+        "measured_t_s": 10.0,
         "alert_no": 1,
         "reason": event.reason,
     }

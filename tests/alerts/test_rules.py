@@ -10,7 +10,8 @@ import pytest
 from app.alerts import Bounds, RuleError, default_rules, load_rules
 from app.alerts.rulefile import ruleset_from_dict
 
-# CLINICAL.md "Default rules": id, vital, condition, threshold, clear, priority, persistence.
+# CLINICAL.md "Default rules": id, vital, condition, threshold, clear, priority, persistence;
+# then the low-BP tiers Chairside proposes for the medical director (defaults.py).
 TABLE = [
     ("sbp_critical", "sbp", "above", 180, 170, "high", 0),
     ("dbp_critical", "dbp", "above", 110, 100, "high", 0),
@@ -25,6 +26,9 @@ TABLE = [
     ("hr_critical_low", "hr", "below", 40, 45, "high", 10),
     ("spo2_low", "spo2", "below", 92, 94, "medium", 15),
     ("spo2_critical", "spo2", "below", 88, 90, "high", 10),
+    ("sbp_critical_low", "sbp", "below", 80, 85, "high", 0),
+    ("map_low", "map", "below", 60, 65, "medium", 0),
+    ("map_critical_low", "map", "below", 50, 55, "high", 0),
 ]
 
 
@@ -50,17 +54,35 @@ def test_technical_and_advisory_defaults() -> None:
     assert [(r.id, r.kind, r.priority) for r in rules if r.kind != "physiological"] == [
         ("monitor_disconnected", "technical", "medium"),
         ("no_data", "technical", "medium"),
+        ("hr_lost", "technical", "medium"),
+        ("spo2_lost", "technical", "medium"),
         ("bp_overdue", "technical", "low"),
         ("rejected_readings", "technical", "low"),
         ("predose_bp_missing", "advisory", "low"),
         ("predose_bp_elevated", "advisory", "low"),
+        ("bp_remeasure", "advisory", "low"),
         ("postdose_check_due", "advisory", "low"),
         ("discharge_review", "advisory", "low"),
     ]
     assert rules.get("no_data").threshold == 30
+    assert (rules.get("hr_lost").threshold, rules.get("spo2_lost").threshold) == (30, 30)
     assert rules.get("bp_overdue").threshold == 1.5
     assert rules.get("discharge_review").threshold == 7200
     assert rules.get("sbp_critical").supersedes == ("sbp_high", "sbp_rise")
+    assert rules.get("sbp_critical_low").supersedes == ("sbp_low",)
+    assert rules.get("map_critical_low").supersedes == ("map_low",)
+    remeasure = rules.get("bp_remeasure")
+    assert (remeasure.enabled, remeasure.threshold, remeasure.dbp_threshold) == (False, 200, 120)
+    # Every number that is not in CLINICAL.md's table says so where staff read it.
+    for rule_id in ("sbp_critical_low", "map_low", "map_critical_low", "hr_lost", "bp_remeasure"):
+        assert "proposal" in rules.get(rule_id).reason, rule_id
+
+
+def test_each_protocol_has_its_own_expected_cuff_cycle() -> None:
+    assert default_rules("spravato").nibp_interval_s == 300
+    assert default_rules("iv-ketamine").nibp_interval_s == 600
+    overridden = default_rules("iv-ketamine").with_overrides({"hr_high": {"threshold": 115}})
+    assert overridden.nibp_interval_s == 600
 
 
 def test_escalation_and_re_alarm_defaults_follow_priority() -> None:
@@ -161,20 +183,20 @@ def test_rule_file_may_add_a_complete_new_rule() -> None:
         {
             "rules": [
                 {
-                    "id": "map_low",
+                    "id": "map_high",
                     "vital": "map",
                     "kind": "physiological",
-                    "condition": "below",
-                    "threshold": 60,
-                    "clear_threshold": 65,
+                    "condition": "above",
+                    "threshold": 130,
+                    "clear_threshold": 120,
                     "priority": "medium",
-                    "reason": "MAP ≤ 60: organ perfusion (clinic rule)",
+                    "reason": "MAP ≥ 130 (clinic rule)",
                 }
             ]
         },
         protocol="spravato",
     )
-    rule = rules.get("map_low")
+    rule = rules.get("map_high")
     assert (rule.escalate_after_s, rule.realarm_after_s, rule.latching) == (120, 600, False)
 
 
@@ -187,6 +209,20 @@ def test_rule_file_may_add_a_complete_new_rule() -> None:
         ({"id": "sbp_high", "supersedes": ["hr_high"]}, r"sbp_high\.supersedes: hr_high is on"),
         ({"id": "discharge_review", "latching": False}, r"discharge_review\.latching"),
         ({"id": "Bad Id"}, r"'id' must be lower-case"),
+        ({"id": "hr_lost", "vital": "sbp"}, r"hr_lost\.vital: a 'vital_lost' rule is for a"),
+        (
+            {
+                "id": "pulse_lost",
+                "vital": "hr",
+                "kind": "technical",
+                "condition": "vital_lost",
+                "threshold": 20,
+                "priority": "medium",
+                "reason": "clinic rule",
+            },
+            r"pulse_lost\.condition: 'vital_lost' is already hr_lost's",
+        ),
+        ({"id": "bp_remeasure", "window_s": None}, r"bp_remeasure\.window_s: required"),
     ],
 )
 def test_invalid_rule_file_entry_is_refused_clearly(entry: dict[str, object], message: str) -> None:
@@ -205,6 +241,21 @@ def test_unreadable_rule_file_is_a_rule_error(tmp_path: Path) -> None:
 def test_rule_set_round_trips_through_its_dict() -> None:
     rules = default_rules("iv-ketamine").with_overrides({"hr_high": {"threshold": 115}})
     assert ruleset_from_dict(json.loads(json.dumps(rules.to_dict()))) == rules
+
+
+def test_a_rule_file_sets_the_expected_cuff_cycle() -> None:
+    rules = load_rules({"protocol": "iv-ketamine", "nibp_interval_s": 300})
+    assert rules.nibp_interval_s == 300
+    with pytest.raises(RuleError, match="nibp_interval_s: must be positive"):
+        load_rules({"protocol": "spravato", "nibp_interval_s": 0})
+    with pytest.raises(RuleError, match="nibp_interval_s: must be a number"):
+        load_rules({"protocol": "spravato", "nibp_interval_s": "5 min"})
+
+
+def test_a_rule_set_stored_before_the_cuff_cycle_field_restores_with_the_former_default() -> None:
+    stored = default_rules("iv-ketamine").to_dict()
+    del stored["nibp_interval_s"]
+    assert ruleset_from_dict(stored).nibp_interval_s == 300
 
 
 def test_a_rule_set_without_base_needs_complete_rules() -> None:

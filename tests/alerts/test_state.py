@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from app.alerts import (
     step,
 )
 from tests.alerts import courses
+from tests.alerts.sessions import nibp, oximetry
 
 
 def session_setup() -> SessionSetup:
@@ -67,3 +69,32 @@ def test_something_that_is_not_a_saved_state_is_refused() -> None:
     del data["chains"]
     with pytest.raises(StateError, match="incomplete or malformed"):
         state_from_dict(data)
+
+
+def older_form(data: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot as the previous version wrote it: without the fields this one added, the
+    session's NIBP cycle always set (300 s), its rule set without an expected cycle."""
+    old = {
+        k: v for k, v in data.items() if k not in ("nibp_intervals", "bp_unconfirmed", "streams")
+    }
+    setup = dict(data["setup"], nibp_cycle_s=300.0)
+    setup["rules"] = {k: v for k, v in setup["rules"].items() if k != "nibp_interval_s"}
+    return dict(old, setup=setup)
+
+
+def test_a_state_of_the_older_form_restores_and_goes_on_as_it_would_have() -> None:
+    # A session upgraded mid-desaturation: SpO2 86 since 3 s before the restart; the restored
+    # engine finishes the 10 s persistence and still expects a BP every 5 min.
+    state = new_state(session_setup())
+    for item in [nibp(0, 120), *oximetry(0, 59), *oximetry(60, 63, spo2=86)]:
+        state, _ = step(state, item)
+    restored = state_from_dict(json.loads(json.dumps(older_form(state_to_dict(state)))))
+    assert restored.setup.nibp_cycle_s == 300.0
+    events = []
+    for item in [*oximetry(64, 75, spo2=86), *oximetry(76, 490)]:
+        restored, new = step(restored, item)
+        events += new
+    assert [(e.t, e.event, e.rule) for e in events if e.event == "raised"] == [
+        (70.0, "raised", "spo2_critical"),
+        (450.0, "raised", "bp_overdue"),
+    ]

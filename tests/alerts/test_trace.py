@@ -18,6 +18,7 @@ from app.trace import (
     scan_trace,
     trace_inputs,
 )
+from app.wire import VitalRejected
 from tests.alerts import courses
 
 
@@ -35,10 +36,10 @@ def test_rows_are_read_with_blank_cells_absent_and_empty_rows_skipped(tmp_path: 
     ]
 
 
-def test_rows_the_ingest_would_reject_are_reported_and_skipped(tmp_path: Path) -> None:
+def test_rows_with_no_valid_vital_left_are_reported_and_skipped(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "t_s,sbp,dbp,map,hr,spo2\n0,40,18,29,,\n5,120,130,125,,\n9,,,,abc,\n10,,,,72,98\n",
+        "t_s,sbp,dbp,map,hr,spo2\n0,,5,,,\n5,120,130,125,,\n9,,,,abc,\n10,,,,72,98\n",
     )
     rejected: list[tuple[float, str, str]] = []
     rows = list(
@@ -46,9 +47,39 @@ def test_rows_the_ingest_would_reject_are_reported_and_skipped(tmp_path: Path) -
     )
     assert rows == [TraceRow(10, hr=72, spo2=98)]
     assert rejected == [
-        (0.0, "out_of_range", "dbp 18 is outside the plausible range 20-200 mmHg"),
+        (0.0, "out_of_range", "dbp 5 is outside the plausible range 10-245 mmHg"),
         (5.0, "dbp_not_below_sbp", "diastolic 130 is not below systolic 120"),
         (9.0, "invalid_value", "hr must be a number, got 'abc'"),
+    ]
+
+
+def test_a_row_keeps_its_valid_cells_and_reports_each_dropped_one(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "t_s,sbp,dbp,map,hr,spo2\n"
+        "0,120,130,125,72,98\n"  # BP inconsistent: the three BP cells go, HR and SpO2 stay
+        "5,130,85,100,x,101\n"  # HR not a number, SpO2 over 100: BP stays
+        "10,96,64,76,,41.9\n",  # a deep desaturation is a measurement, not an error
+    )
+    dropped: list[tuple[float, str, str]] = []
+    rows = list(
+        read_trace(
+            path,
+            on_reject=lambda *_: pytest.fail("no row is left without a valid vital"),
+            on_drop=lambda t, vital, code, _detail: dropped.append((t, vital, code)),
+        )
+    )
+    assert [(r.t_s, r.sbp, r.dbp, r.map, r.hr, r.spo2) for r in rows] == [
+        (0.0, None, None, None, 72.0, 98.0),
+        (5.0, 130.0, 85.0, 100.0, None, None),
+        (10.0, 96.0, 64.0, 76.0, None, 41.9),
+    ]
+    assert dropped == [
+        (0.0, "sbp", "dbp_not_below_sbp"),
+        (0.0, "dbp", "dbp_not_below_sbp"),
+        (0.0, "map", "dbp_not_below_sbp"),
+        (5.0, "hr", "invalid_value"),
+        (5.0, "spo2", "out_of_range"),
     ]
 
 
@@ -84,6 +115,16 @@ def test_the_clock_ticks_every_whole_second_between_rows_and_the_dose_comes_in_o
         Tick(3.0),
         ReadingRejected(4, "out_of_range"),
         Reading(5, hr=73),
+    ]
+
+
+def test_a_row_with_a_dropped_cell_feeds_its_reading_then_one_rejection() -> None:
+    dropped = (VitalRejected("hr", "out_of_range", ""), VitalRejected("spo2", "invalid_value", ""))
+    rows = [TraceRow(0, hr=72), TraceRow(1, sbp=120, dbp=80, dropped=dropped)]
+    assert list(trace_inputs(iter(rows), dose_at=None)) == [
+        Reading(0, hr=72),
+        Reading(1, sbp=120, dbp=80),
+        ReadingRejected(1, "out_of_range"),
     ]
 
 
@@ -142,7 +183,7 @@ def test_offline_session_starts_at_the_first_row_and_ends_at_the_last(tmp_path: 
 
 def test_offline_replay_reports_rejected_rows_and_feeds_them_to_the_engine(tmp_path: Path) -> None:
     rows = ["t_s,sbp,dbp,map,hr,spo2", *(f"{t},,,,72,98" for t in range(0, 10))]
-    rows += [f"{t},300,18,100,," for t in (10, 20, 30)]
+    rows += [f"{t},310,5,,," for t in (10, 20, 30)]
     path = write(tmp_path, "\n".join(rows) + "\n")
     rejected: list[float] = []
     events = list(run_offline(path, on_reject=lambda t, _code, _detail: rejected.append(t)))
@@ -150,3 +191,22 @@ def test_offline_replay_reports_rejected_rows_and_feeds_them_to_the_engine(tmp_p
     assert [(e["t_s"], e["rule"]) for e in events if e["event"] == "raised"] == [
         (30.0, "rejected_readings")
     ]
+
+
+def test_rows_with_a_dropped_cell_count_as_rejected_readings_and_keep_the_rest(
+    tmp_path: Path,
+) -> None:
+    # A cuff that keeps giving an inconsistent BP while the oximeter is fine: the BP is
+    # dropped each time (three in a minute: the technical alert), HR and SpO2 are data.
+    rows = ["t_s,sbp,dbp,map,hr,spo2", *(f"{t},,,,72,98" for t in range(0, 40))]
+    rows[11], rows[21], rows[31] = (f"{t},120,130,125,72,98" for t in (10, 20, 30))
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    dropped: list[tuple[float, str]] = []
+    events = list(
+        run_offline(path, on_drop=lambda t, vital, _code, _detail: dropped.append((t, vital)))
+    )
+    assert dropped == [(t, v) for t in (10.0, 20.0, 30.0) for v in ("sbp", "dbp", "map")]
+    assert [(e["t_s"], e["event"], e["rule"]) for e in events] == [
+        (30.0, "raised", "rejected_readings")
+    ]
+    assert events[0]["message"] == "3 readings rejected in 1 min (last: dbp_not_below_sbp)"

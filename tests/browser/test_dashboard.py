@@ -191,8 +191,10 @@ async def test_a_nurse_starts_a_session_from_the_tile(clinic: Clinic, screens) -
     await dialog.get_by_role("button", name="Start session").click()
     await expect(dialog.locator(".form-error")).to_contain_text("patient_label")
     await dialog.locator("input[name=patient_label]").fill("JD-17")
+    await dialog.locator("input[name=nibp_interval_min]").fill("10")
     await dialog.get_by_role("button", name="Start session").click()
     await expect(dialog).to_be_hidden()
+    assert await clinic.query("SELECT nibp_interval_s FROM treatment_session") == [(600,)]
     await expect(tile.locator(".patient")).to_have_text("JD-17")
     await expect(tile.locator(".protocol")).to_have_text("IV ketamine")
     await expect(tile.locator(".tile-timer")).to_have_text("Not dosed yet")

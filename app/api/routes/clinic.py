@@ -14,6 +14,7 @@ from app.models.schemas import (
     ChairStatus,
     DoseMark,
     LimitsUpdate,
+    NibpIntervalUpdate,
     ReadingRead,
     SessionCreate,
     SessionRead,
@@ -62,6 +63,7 @@ async def create_session(
         request.app.state.check_overrides,
         body.started_at,
         body.engine_clock,
+        body.nibp_interval_s,
     )
     await db.commit()
     read = SessionRead.model_validate(session)
@@ -95,6 +97,18 @@ async def update_limits(
     session = await sessions.update_limits(
         db, session_id, body.limit_overrides, actor_of(user), request.app.state.check_overrides
     )
+    await db.commit()
+    read = SessionRead.model_validate(session)
+    await _announce(request, read)
+    return read
+
+
+@router.put("/sessions/{session_id}/nibp-interval", response_model=SessionRead)
+async def set_nibp_interval(
+    session_id: int, body: NibpIntervalUpdate, request: Request, user: NurseUser, db: SessionDep
+) -> SessionRead:
+    """Set the session's NIBP cuff cycle in seconds (null: the protocol's default)."""
+    session = await sessions.set_nibp_interval(db, session_id, body.nibp_interval_s, actor_of(user))
     await db.commit()
     read = SessionRead.model_validate(session)
     await _announce(request, read)
