@@ -187,7 +187,10 @@ def build_course(scenario: str, protocol: str, rng: random.Random) -> Course:
         vital = "spo2" if rng.random() < 0.5 else "hr"
         value = rng.randint(68, 76) if vital == "spo2" else rng.randint(150, 165)
         spike = Spike(vital, round(u(45, 55) * MIN), rng.randint(2, 4), value)
-        return replace(course, spikes=(spike,), failed_cuff_s=u(70, 90) * MIN)
+        # A loose sensor: the oximeter reports a pulse of 0 for a couple of seconds beside a
+        # valid SpO2. The ingest drops that HR alone and keeps the SpO2.
+        dropout = Spike("hr", round(u(60, 65) * MIN), 2, 0)
+        return replace(course, spikes=(spike, dropout), failed_cuff_s=u(70, 90) * MIN)
     if scenario == "disconnect":
         start = round(u(12, 18) * MIN)
         return replace(course, outage_s=(start, start + round(u(3, 4) * MIN)))

@@ -133,3 +133,15 @@ def test_the_load_generator_reports_its_own_stall_in_the_window_it_happened() ->
     first, second = asyncio.run(run())
     assert first >= 190, first
     assert second < 150, second
+
+
+def test_alert_rates_report_every_real_trace_as_both_protocols() -> None:
+    from bench.alert_rates import table
+    from tests.support import TRACES
+
+    rows = table(TRACES).splitlines()[2:]
+    traces = sorted(p.stem for p in TRACES.glob("*.csv"))
+    assert [row.split("`")[1] for row in rows] == [t for t in traces for _ in range(2)]
+    hourly_cuff = next(r for r in rows if "s00001_numerics" in r and "spravato" in r)
+    raised = int(hourly_cuff.split("|")[3])
+    assert 0 < raised < 40, hourly_cuff  # 133 with a fixed 5-minute cuff assumed

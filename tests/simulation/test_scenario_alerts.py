@@ -44,10 +44,23 @@ def test_typical_course_raises_no_physiological_alert(course) -> None:
 
 
 def test_artefacts_raise_nothing(course) -> None:
-    # A few seconds of a wild SpO2 or HR value and one failed cuff cycle are not events.
+    # A few seconds of a wild SpO2 or HR value, two seconds of an impossible HR 0 (dropped at
+    # ingest, the SpO2 beside it kept) and one failed cuff cycle are not events.
     events = course("artefacts")
     assert raised(events) == set()
     assert raised(events, kind="technical") == set()
+
+
+def test_an_impossible_value_is_dropped_alone_and_its_neighbours_kept(tmp_path: Path) -> None:
+    from app.trace import scan_trace
+    from simulators.courses import write_trace_csv
+
+    plan = plan_chair(1, 1, "artefacts", DURATION_S, "spravato")
+    path = tmp_path / "artefacts.csv"
+    write_trace_csv(plan.readings, path)
+    dropped = [row for row in scan_trace(path) if getattr(row, "dropped", ())]
+    assert len(dropped) == 2
+    assert all(row.dropped[0].vital == "hr" and row.spo2 is not None for row in dropped)
 
 
 def test_marked_rise_raises_medium_alerts_and_no_high(course) -> None:
