@@ -68,7 +68,7 @@ def ensure_secret_key() -> None:
         return
     path = _secret_key_file()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # beside the database
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
@@ -88,6 +88,13 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
         settings, lambda db: users.create_user(db, args.name, args.role, password, audit.CLI_ACTOR)
     )
     _say(f"user {user.name!r} created with role {user.role}")
+    return 0
+
+
+def cmd_user_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    # The audit event is the unlock: a server consults it at the user's next login.
+    user = _run_db(settings, lambda db: users.unlock_user(db, None, args.name, audit.CLI_ACTOR))
+    _say(f"user {user.name!r} unlocked: earlier failed logins no longer hold it back")
     return 0
 
 
@@ -317,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_user.add_argument("--role", required=True, choices=["nurse", "clinician", "admin"])
     add_user.add_argument("--password", help=argparse.SUPPRESS)
     add_user.set_defaults(handler=cmd_user_add)
+    unlock_user = user_sub.add_parser("unlock", help="lift the lock failed logins put on a user")
+    unlock_user.add_argument("name")
+    unlock_user.set_defaults(handler=cmd_user_unlock)
 
     device = sub.add_parser("device", help="monitors")
     device_sub = device.add_subparsers(dest="device_command", required=True, metavar="ACTION")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +34,24 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def prepare_sqlite_file(path: Path) -> None:
+    """Make the database's folder (0700) and file (0600) unless they exist.
+
+    The file holds patient labels: no other local user may read it. SQLite gives the -wal and
+    -shm files it makes beside it the database file's own mode. An existing folder or file keeps
+    its mode (the README says how to tighten one made before)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
-    """The async engine for the configured database (parent directory made for SQLite)."""
+    """The async engine for the configured database (its file made 0600 for SQLite)."""
     url = settings.async_database_url
     if settings.is_sqlite:
-        path = url.split(":///", 1)[1]
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = settings.sqlite_path
+        if path is not None:
+            prepare_sqlite_file(path)
         engine = create_async_engine(url, json_serializer=_json)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

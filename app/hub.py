@@ -46,6 +46,11 @@ class Subscription:
     async def get(self) -> Message:
         return await self._queue.get()
 
+    def close(self) -> None:
+        """Drop whatever is still queued: an ended subscriber's messages are freed at once."""
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
     def drain(self, limit: int) -> list[Message]:
         """What is already queued (up to ``limit``), without waiting."""
         out: list[Message] = []
@@ -70,6 +75,8 @@ class Hub(Protocol):
     def subscribe(
         self, *topics: str, maxsize: int = 1000
     ) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+
+    def subscriber_count(self, topic: str) -> int: ...
 
     async def start(self) -> None: ...
 
@@ -99,6 +106,9 @@ class _LocalFanout:
     def has_topic(self, topic: str) -> bool:
         return bool(self._subscribers.get(topic))
 
+    def count(self, topic: str) -> int:
+        return len(self._subscribers.get(topic, ()))
+
 
 class MemoryHub:
     """Fan-out inside one process."""
@@ -115,6 +125,9 @@ class MemoryHub:
     async def publish(self, topic: str, message: Message) -> None:
         self._local.deliver(topic, message)
 
+    def subscriber_count(self, topic: str) -> int:
+        return self._local.count(topic)
+
     @contextlib.asynccontextmanager
     async def subscribe(self, *topics: str, maxsize: int = 1000) -> AsyncIterator[Subscription]:
         sub = Subscription(topics, maxsize)
@@ -123,6 +136,7 @@ class MemoryHub:
             yield sub
         finally:
             self._local.remove(sub)
+            sub.close()
 
 
 class RedisHub:
@@ -153,6 +167,10 @@ class RedisHub:
     async def publish(self, topic: str, message: Message) -> None:
         await self._redis.publish(self._prefix + topic, orjson.dumps(message))
 
+    def subscriber_count(self, topic: str) -> int:
+        """This process's subscribers to ``topic``."""
+        return self._local.count(topic)
+
     @contextlib.asynccontextmanager
     async def subscribe(self, *topics: str, maxsize: int = 1000) -> AsyncIterator[Subscription]:
         sub = Subscription(topics, maxsize)
@@ -161,6 +179,7 @@ class RedisHub:
             yield sub
         finally:
             self._local.remove(sub)
+            sub.close()
 
     async def _read(self) -> None:
         while True:

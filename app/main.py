@@ -6,21 +6,28 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from app import alerts as engine
 from app import bundle
 from app.alerting import AlertRunner
-from app.api import dashboard, ingest
+from app.api import dashboard, ingest, origins
 from app.api.routes import admin, alerts, auth, clinic, docs, frontend, health
 from app.db import create_engine, create_sessionmaker
 from app.hub import create_hub
 from app.lease import RedisLease
+from app.login_throttle import LoginThrottle
 from app.services.errors import InvalidInput, ServiceError
 from app.services.readings import ReadingWriter
 from app.settings import Settings
@@ -51,6 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.hub = hub
     app.state.writer = writer
     app.state.ingest_connections = ingest.IngestConnections()
+    app.state.login_throttle = LoginThrottle.from_settings(settings)
     # With Redis, several workers share the hub; one of them (the lease holder) runs alerting.
     lease = (
         RedisLease(settings.redis_url, settings.redis_prefix + "alert-engine")
@@ -76,6 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await writer.stop()
         await runner.stop()
         await hub.stop()
+        await app.state.login_throttle.close()
         await engine.dispose()
 
 
@@ -87,17 +96,89 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-async def _security_headers(request: Request, call_next: Any) -> Any:
-    response = await call_next(request)
+async def _http_guard(request: Request, call_next: Any) -> Any:
+    """Refuse a change sent from another site's page; set the security headers on every answer."""
+    foreign = origins.cross_site_origin(request, request.app.state.settings.allowed_origins)
+    if foreign is None:
+        response = await call_next(request)
+    else:
+        detail = (
+            f"refused: a page of {foreign} may not change anything here; only this server's "
+            "own pages (and origins in CHAIRSIDE_ALLOWED_ORIGINS) may"
+        )
+        response = JSONResponse({"detail": detail, "code": "cross_site_request"}, 403)
     # The API docs page sets its own policy (app/api/routes/docs.py); setdefault keeps it.
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # No address of the clinic's screens (a session's id, say) leaves in a Referer.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
 
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status_code)
+
+
+def _json_safe(value: Any) -> Any:
+    """The value as JSON can carry it: infinities and NaN as text (JSON has no number for
+    them), a lone surrogate (valid in a JSON string, not in UTF-8) as its escape."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode(errors="backslashreplace").decode()
+        return value
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
+    return value
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's answer (a list of issues), safe when an issue echoes back what JSON allows
+    and its encoding does not (1e999, a lone surrogate)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, 422)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers, whichever of its routes serves each."""
+    allowed = {"OPTIONS"}
+    # Matched from the top, as the request came in (a mount it went into has moved root_path).
+    root_path = request.scope.get("app_root_path", request.scope.get("root_path", ""))
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method, "root_path": root_path}
+        for route in request.app.router.routes:
+            # A mount matches any method; the one here serves files (GET and HEAD).
+            if route.matches(scope)[0] is Match.FULL and (
+                not isinstance(route, Mount) or method in ("GET", "HEAD")
+            ):
+                allowed.add(method)
+                break
+    return ", ".join(sorted(allowed))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's and FastAPI's errors in the shape of the service's (detail and code).
+
+    OPTIONS is answered 204 with ``Allow``; a method the path does not have, 405 with every
+    method it has (the router names only those of the first route it tried)."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=headers)
+    try:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        code = "error"
+    body = {"detail": exc.detail, "code": code}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 def rules_source(settings: Settings) -> Callable[[str, dict[str, Any]], engine.RuleSet]:
@@ -137,13 +218,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rule_set_label = lambda protocol: _label(app.state.rules_for(protocol, {}))
     app.state.check_overrides = lambda protocol, overrides: app.state.rules_for(protocol, overrides)
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (health.router, auth.router, clinic.router, alerts.router, admin.router):
         app.include_router(router)
     app.include_router(ingest.router)
     app.include_router(dashboard.router)
     app.include_router(frontend.router)  # before the /static mount, which would shadow it
     app.include_router(docs.router)
-    app.middleware("http")(_security_headers)
+    app.middleware("http")(_http_guard)
     dashboard_files = bundle.frontend_dir()
     app.mount("/static", StaticFiles(directory=dashboard_files), name="static")
 

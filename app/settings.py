@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     ingest_max_batch: int = 500
     heartbeat_s: float = 2.0
     rules_file: Path | None = None
+    # Failed logins (README, Security): an account locks after this many within the window, an
+    # address after its own count (0: no address limit); a lock ends when its oldest failure is
+    # a window old, and an admin can lift an account's at once.
+    login_account_failures: int = Field(default=5, ge=1)
+    login_address_failures: int = Field(default=20, ge=0)
+    login_window_s: int = Field(default=300, ge=1)
 
     @field_validator("database_url")
     @classmethod

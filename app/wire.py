@@ -8,6 +8,7 @@ can act on.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +48,16 @@ VITAL_UNITS: dict[str, str] = {
 }
 MAX_FRAME_BYTES = 256 * 1024
 MAX_BATCH_READINGS = 1000
+# A seq is stored in a signed 64-bit column (PostgreSQL BIGINT, SQLite INTEGER): a larger one
+# would pass here and then fail the group commit it shares with every other device's readings.
+SEQ_MAX = 2**63 - 1
 FUTURE_TOLERANCE = timedelta(seconds=5)
+# How old a measurement may be. Rolling, not a fixed date: a monitor whose link was lost sends
+# what it measured meanwhile when it is back, which can be days later (a link lost before a long
+# weekend or a holiday week); two weeks is well past that. A monitor whose clock was reset (to
+# 1970, 2000 or its firmware's epoch) is decades off, and years before 1 AD, which no database
+# column holds, are far outside.
+MAX_TS_AGE = timedelta(days=14)
 READING_FIELDS = frozenset({"type", "seq", "ts", *VITALS})
 BATCH_FIELDS = frozenset({"type", "readings"})
 
@@ -126,6 +136,16 @@ def ack(
     return reply
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def _shown(value: object) -> str:
+    """What a device sent, for a detail: short, and safe for deeply nested values (a plain
+    ``repr`` of a list nested 1000 deep raises RecursionError)."""
+    return _REPR.repr(value)
+
+
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
@@ -156,7 +176,7 @@ def check_vitals(
         values[name] = None if cell is None else number(cell)
         if cell is not None and values[name] is None:
             rejected.append(
-                VitalRejected(name, "invalid_value", f"{name} must be a number, got {cell!r}")
+                VitalRejected(name, "invalid_value", f"{name} must be a number, got {_shown(cell)}")
             )
     for name in VITALS:
         value = values[name]
@@ -222,18 +242,27 @@ def parse_reading(obj: Mapping[str, Any], now: datetime) -> ReadingIn | FrameErr
         return FrameError("unknown_field", f"unknown field(s): {', '.join(unknown)}", seq)
     if "seq" not in obj:
         return FrameError("missing_field", "a reading needs 'seq'", None)
-    if seq is None or seq < 0:
-        return FrameError("invalid_seq", f"seq must be a non-negative integer, got {raw_seq!r}")
+    if seq is None or not 0 <= seq <= SEQ_MAX:
+        return FrameError(
+            "invalid_seq", f"seq must be an integer from 0 to 2^63-1, got {_shown(raw_seq)}"
+        )
     if "ts" not in obj:
         return FrameError("missing_field", "a reading needs 'ts'", seq)
     ts = parse_ts(obj["ts"])
     if ts is None:
         return FrameError(
-            "invalid_ts", f"ts must be ISO 8601 with a time zone, got {obj['ts']!r}", seq
+            "invalid_ts", f"ts must be ISO 8601 with a time zone, got {_shown(obj['ts'])}", seq
         )
     if ts > now + FUTURE_TOLERANCE:
         ahead = (ts - now).total_seconds()
         return FrameError("ts_in_future", f"ts is {ahead:.0f} s ahead of the server clock", seq)
+    if ts < now - MAX_TS_AGE:
+        return FrameError(
+            "ts_too_old",
+            f"ts is {(now - ts).days} days before the server clock; "
+            f"the limit is {MAX_TS_AGE.days} days",
+            seq,
+        )
     check = check_vitals(obj)
     if not check.kept:
         return FrameError(*check.problem(), seq)

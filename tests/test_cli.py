@@ -54,7 +54,7 @@ async def test_user_add_reads_the_password_from_stdin_and_stores_only_a_hash(
     migrated: Path,
 ) -> None:
     result = chairside(
-        migrated, "user", "add", "dr.lee", "--role", "clinician", stdin="s3cret-pass\n"
+        migrated, "user", "add", "dr.lee", "--role", "clinician", stdin="s3cret-passphrase\n"
     )
     assert result.returncode == 0, result.stderr
     assert "dr.lee" in result.stderr
@@ -64,14 +64,14 @@ async def test_user_add_reads_the_password_from_stdin_and_stores_only_a_hash(
 
 def test_user_add_refuses_a_short_password_and_a_duplicate_name(migrated: Path) -> None:
     short = chairside(migrated, "user", "add", "amy", "--role", "nurse", stdin="short\n")
-    assert short.returncode == 2 and "at least 8" in short.stderr
+    assert short.returncode == 2 and "at least 12" in short.stderr
     assert (
         chairside(
-            migrated, "user", "add", "amy", "--role", "nurse", stdin="long-enough\n"
+            migrated, "user", "add", "amy", "--role", "nurse", stdin="long-enough-pw\n"
         ).returncode
         == 0
     )
-    again = chairside(migrated, "user", "add", "amy", "--role", "nurse", stdin="long-enough\n")
+    again = chairside(migrated, "user", "add", "amy", "--role", "nurse", stdin="long-enough-pw\n")
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
@@ -142,7 +142,7 @@ def test_offline_replay_reports_cells_and_rows_the_ingest_would_drop(tmp_path: P
 def test_a_command_on_a_missing_database_says_how_to_make_it_and_creates_nothing(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    result = chairside(tmp_path, *command, stdin="long-enough\n")
+    result = chairside(tmp_path, *command, stdin="long-enough-pw\n")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr  # one line, no traceback
     assert "no Chairside database at" in result.stderr
@@ -168,12 +168,12 @@ def test_a_command_on_a_database_behind_the_migrations_names_both_and_the_fix(
 
 
 def test_the_demo_refuses_a_database_it_did_not_make_and_never_deletes_it(migrated: Path) -> None:
-    added = chairside(migrated, "user", "add", "amy", "--role", "admin", stdin="long-enough\n")
+    added = chairside(migrated, "user", "add", "amy", "--role", "admin", stdin="long-enough-pw\n")
     assert added.returncode == 0, added.stderr
     for extra in ((), ("--fresh",)):
         refused = chairside(migrated, "demo", "--port", "1", *extra)
         assert refused.returncode == 2, refused.stderr
         assert "holds a clinic the demo did not make" in refused.stderr
         assert (migrated / "cli.db").exists()
-    still = chairside(migrated, "user", "add", "bob", "--role", "nurse", stdin="long-enough\n")
+    still = chairside(migrated, "user", "add", "bob", "--role", "nurse", stdin="long-enough-pw\n")
     assert still.returncode == 0, still.stderr

@@ -67,6 +67,9 @@ BAD_FRAMES = [
     ({"type": "reading", "seq": 1, "ts": "TS", "hr": 70, "temp": 37}, "unknown_field"),
     ({"type": "reading", "ts": "TS", "hr": 70}, "missing_field"),
     ({"type": "reading", "seq": -3, "ts": "TS", "hr": 70}, "invalid_seq"),
+    ({"type": "reading", "seq": 2**63, "ts": "TS", "hr": 70}, "invalid_seq"),
+    ({"type": "reading", "seq": 2**64 - 1, "ts": "TS", "hr": 70}, "invalid_seq"),
+    ({"type": "reading", "seq": 1.5, "ts": "TS", "hr": 70}, "invalid_seq"),
     ({"type": "reading", "seq": 1, "ts": "TS"}, "no_vitals"),
     ({"type": "reading", "seq": 1, "ts": "TS", "hr": "fast"}, "invalid_value"),
     ({"type": "reading", "seq": 1, "ts": "TS", "sbp": 320}, "out_of_range"),
@@ -78,6 +81,10 @@ BAD_FRAMES = [
         "map_outside_bp",
     ),
     ({"type": "reading", "seq": 1, "ts": "FUTURE", "hr": 70}, "ts_in_future"),
+    ({"type": "reading", "seq": 1, "ts": "OLD", "hr": 70}, "ts_too_old"),
+    ({"type": "reading", "seq": 1, "ts": "2000-01-01T00:00:00Z", "hr": 70}, "ts_too_old"),
+    ({"type": "reading", "seq": 1, "ts": "1900-01-01T00:00:00Z", "hr": 70}, "ts_too_old"),
+    ({"type": "reading", "seq": 1, "ts": "0001-01-01T00:30:00+01:00", "hr": 70}, "ts_too_old"),
     ({"type": "batch", "readings": "many"}, "invalid_batch"),
     ("x" * (300 * 1024), "frame_too_large"),
 ]
@@ -94,6 +101,8 @@ async def test_each_bad_frame_gets_its_own_error_and_the_connection_survives(
             frame["ts"] = ts()
         elif frame.get("ts") == "FUTURE":
             frame["ts"] = ts(3600)
+        elif frame.get("ts") == "OLD":
+            frame["ts"] = ts(-15 * 86400)
     async with device_connect(clinic.server, token) as conn:
         device = Device(conn)
         await device.send(frame)  # type: ignore[arg-type]
@@ -104,6 +113,16 @@ async def test_each_bad_frame_gets_its_own_error_and_the_connection_survives(
         # The same connection still stores a good reading.
         assert await device.reading(seq=99, ts=ts(), hr=72) == {"type": "ack", "seq": 99}
     assert await stored_seqs(clinic, device_id) == [99]
+
+
+async def test_the_largest_seq_and_a_reading_measured_days_ago_are_stored(clinic: Clinic) -> None:
+    token, device_id, _ = await clinic.add_device()
+    async with device_connect(clinic.server, token) as conn:
+        device = Device(conn)
+        # A monitor back after a long weekend sends what it measured while its link was down.
+        late = await device.reading(seq=2**63 - 1, ts=ts(-13 * 86400), hr=70)
+        assert late == {"type": "ack", "seq": 2**63 - 1}
+    assert await stored_seqs(clinic, device_id) == [2**63 - 1]
 
 
 async def test_error_names_the_value_that_was_wrong(clinic: Clinic) -> None:

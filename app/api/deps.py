@@ -1,14 +1,15 @@
-"""Typed dependencies: database session, current user, role checks."""
+"""Typed dependencies: database session, current user, role checks, bounded ids and limits."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import User
+from app.models.schemas import INT4_MAX, INT8_MAX
 from app.services import audit, users
 from app.settings import Settings
 
@@ -28,6 +29,12 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_db)]
+
+# Ids in a path or a filter, bounded by their columns (app/models/schemas.py says which are
+# which): a larger number can name no row and would overflow the database driver.
+RowId = Annotated[int, Path(ge=1, le=INT4_MAX)]
+BigRowId = Annotated[int, Path(ge=1, le=INT8_MAX)]
+RowIdFilter = Annotated[int | None, Query(ge=1, le=INT4_MAX)]
 
 
 async def get_current_user(request: Request, db: SessionDep, settings: SettingsDep) -> User:

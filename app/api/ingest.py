@@ -18,7 +18,7 @@ from starlette.websockets import WebSocketState
 
 from app.services import devices
 from app.services.devices import DeviceIdentity
-from app.services.readings import ReadingWriter, Stored
+from app.services.readings import ReadingWriter, RefusedByStorage, Stored
 from app.wire import FrameError, ReadingIn, ack, parse_frame
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,13 @@ async def _send_replies(
         reading, stored = reply
         try:
             outcome = await stored
+        except RefusedByStorage as refused:
+            # Final: the database refused what this reading holds; the rest of its commit is
+            # stored. It counts as a rejected reading.
+            answer = FrameError("rejected_by_storage", refused.detail, reading.seq).reply()
+            await websocket.send_text(orjson.dumps(answer).decode())
+            await hub.publish("devices", _rejected_message(identity, "rejected_by_storage"))
+            continue
         except Exception:
             answer = FrameError(
                 "storage_unavailable", "the reading could not be stored; send it again", reading.seq

@@ -2,15 +2,66 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from app.models.clinic import NIBP_INTERVAL_MAX_S, NIBP_INTERVAL_MIN_S
+from app.security import MIN_PASSWORD_LENGTH
 
 Protocol = Literal["spravato", "iv-ketamine"]
 Role = Literal["nurse", "clinician", "admin"]
+
+# The largest id a row can have: chairs, devices, sessions and users have PostgreSQL int4 keys,
+# alerts int8 ones. A larger number names no row, so the API refuses it (422) before any query.
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+RowRef = Annotated[int, Field(ge=1, le=INT4_MAX)]
+
+# ISO 8601 date and time with seconds and a zone, as RFC 3339 has it. Checked before pydantic
+# parses the value, which would otherwise take a number such as 0.5 as seconds since 1970.
+ISO_8601_WITH_ZONE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+TIME_HELP = "ISO 8601 with a time zone, e.g. 2026-11-24T10:00:00Z"
+
+
+def _iso_8601_with_zone(value: object) -> object:
+    if isinstance(value, datetime):  # from Python callers; AwareDatetime checks its zone
+        return value
+    if not isinstance(value, str) or not ISO_8601_WITH_ZONE.fullmatch(value):
+        raise ValueError(f"must be a time in {TIME_HELP}")
+    return value
+
+
+def _within_utc_years(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)  # what the database stores; years 1-9999 only
+    except OverflowError:
+        raise ValueError("is outside the years 1-9999 in UTC") from None
+    return value
+
+
+# A point in time in a request: ISO 8601 with a zone only (a naive time or a number is a 422).
+ZonedTime = Annotated[
+    AwareDatetime, BeforeValidator(_iso_8601_with_zone), AfterValidator(_within_utc_years)
+]
+# Names and labels: no control characters (PostgreSQL cannot store NUL; the rest mean nothing
+# in a chair name and would only garble a screen or a log line).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+# A number in a request body: finite (JSON parsers read 1e999 as infinity).
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
+LimitOverrides = dict[str, dict[str, FiniteNumber]]
 
 
 class Strict(BaseModel):
@@ -24,14 +75,20 @@ class Read(BaseModel):
 
 
 class LoginRequest(Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)
     password: str = Field(min_length=1, max_length=256)
 
 
 class UserCreate(Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     role: Role
-    password: str = Field(min_length=8, max_length=256)
+    # The policy (app/security.py) is checked by the service, with one message for REST and CLI.
+    password: str = Field(
+        min_length=1,
+        max_length=256,
+        description=f"at least {MIN_PASSWORD_LENGTH} characters, not a common password, "
+        "not containing the name",
+    )
 
 
 class UserRead(Read):
@@ -42,7 +99,7 @@ class UserRead(Read):
 
 
 class ChairCreate(Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)
 
 
 class ChairRead(Read):
@@ -51,8 +108,13 @@ class ChairRead(Read):
 
 
 class DeviceCreate(Strict):
-    chair: str = Field(min_length=1, max_length=64, description="chair name; created if new")
-    label: str | None = Field(default=None, max_length=64)
+    chair: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="chair name; created if new",
+    )
+    label: str | None = Field(default=None, max_length=64, pattern=NO_CONTROL_CHARACTERS)
 
 
 class DeviceRead(Read):
@@ -76,15 +138,19 @@ NibpInterval = Annotated[int | None, Field(ge=NIBP_INTERVAL_MIN_S, le=NIBP_INTER
 
 
 class SessionCreate(Strict):
-    chair_id: int
+    chair_id: RowRef
     protocol: Protocol
     patient_label: str = Field(
-        min_length=1, max_length=64, description="initials or a pseudonymous id, never a full name"
+        min_length=1,
+        max_length=64,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="initials or a pseudonymous id, never a full name",
     )
-    limit_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
-    started_at: datetime | None = Field(
+    limit_overrides: LimitOverrides = Field(default_factory=dict)
+    started_at: ZonedTime | None = Field(
         default=None,
-        description="when the patient sat down, if the session is opened late; now when omitted",
+        description="when the patient sat down, if the session is opened late; now when "
+        f"omitted; {TIME_HELP}",
     )
     engine_clock: Literal["wall", "readings"] = Field(
         default="wall",
@@ -92,13 +158,6 @@ class SessionCreate(Strict):
         "(for a replay of a recorded session); live monitoring uses 'wall'",
     )
     nibp_interval_s: NibpInterval = Field(default=None, description=NIBP_INTERVAL_HELP)
-
-    @field_validator("started_at")
-    @classmethod
-    def _aware_start(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("started_at needs a time zone")
-        return value
 
     @field_validator("patient_label")
     @classmethod
@@ -110,18 +169,13 @@ class SessionCreate(Strict):
 
 
 class DoseMark(Strict):
-    at: datetime | None = Field(default=None, description="dose time; now when omitted")
-
-    @field_validator("at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("dose time needs a time zone")
-        return value
+    at: ZonedTime | None = Field(
+        default=None, description=f"dose time; now when omitted; {TIME_HELP}"
+    )
 
 
 class LimitsUpdate(Strict):
-    limit_overrides: dict[str, dict[str, float]]
+    limit_overrides: LimitOverrides
 
 
 class NibpIntervalUpdate(Strict):
@@ -196,7 +250,8 @@ class Health(BaseModel):
 
 
 class AlertAck(Strict):
-    note: str | None = Field(default=None, max_length=500)
+    # Line breaks and tabs are fine in a note; NUL is not (PostgreSQL cannot store it).
+    note: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
 
 
 class AlertRead(BaseModel):
@@ -236,3 +291,25 @@ class AlertEventRead(Read):
         default=None, description="when the reading that caused it was measured (null: none)"
     )
     note: str | None = Field(default=None, description="an acknowledgement's note")
+
+
+class ErrorRead(BaseModel):
+    """Every error answer but a request that does not match the schema: one sentence for a
+    person (``detail``) and a stable machine-readable ``code``."""
+
+    detail: str
+    code: str = Field(description="e.g. not_found, conflict, invalid_input, forbidden")
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description="where: body, query or path, then the field")
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorRead(BaseModel):
+    """A request that does not match the schema (FastAPI's answer): one issue per field."""
+
+    detail: list[ValidationIssue]

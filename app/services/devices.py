@@ -16,6 +16,8 @@ from app.models.base import utcnow
 from app.services import audit, chairs
 from app.services.errors import Conflict, NotFound
 
+LABEL_MAX = 64  # the device.label column
+
 
 @dataclass(frozen=True, slots=True)
 class RegisteredDevice:
@@ -38,9 +40,12 @@ async def register_device(
     """Register a monitor at a chair (making the chair if new); the token is returned once."""
     chair, created = await chairs.get_or_create_chair(db, chair_name, actor)
     token = security.new_device_token()
+    default_label = f"{chair.name} monitor"
+    if len(default_label) > LABEL_MAX:  # a chair name near its own limit: the name alone
+        default_label = chair.name
     device = Device(
         chair_id=chair.id,
-        label=label or f"{chair.name} monitor",
+        label=label or default_label,
         token_hash=security.hash_device_token(token),
     )
     db.add(device)

@@ -4,6 +4,9 @@ Readings from every connection go through one writer task. It takes everything t
 waiting (up to a batch limit) and stores it in one transaction, so a busy server commits
 hundreds of readings at once while a quiet one commits each reading as soon as it arrives.
 A reading's future resolves only after its transaction has committed.
+
+A commit the database refuses for what a reading holds (not because it is unreachable) is split
+until the readings it refuses are found: the others are stored, each refused one is told so.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.hub import Hub
@@ -37,6 +41,53 @@ class Stored:
 
     reading_id: int | None
     duplicate: bool
+
+
+class RefusedByStorage(Exception):
+    """The database refused this reading for what it holds: sent again, it is refused again."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+# PostgreSQL error classes that are about the values written: data exception (22), integrity
+# constraint violation (23), an error raised by a PL/pgSQL trigger (P0).
+_DATA_SQLSTATE_CLASSES = frozenset({"22", "23", "P0"})
+
+
+def refused_for_its_data(exc: BaseException) -> bool:
+    """Whether a failed commit was refused for the values written, on a working connection.
+
+    Yes: a constraint or data error of the database (PostgreSQL SQLSTATE class 22, 23 or P0;
+    SQLAlchemy's IntegrityError or DataError), or a value the driver could not bind (an
+    OverflowError or ValueError, raised bare or wrapped in a StatementError). Anything else,
+    a lost connection above all (OperationalError, InterfaceError, an invalidated connection,
+    OSError, timeouts, a serialization failure), is the database not taking readings now: the
+    readings are to be sent again.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate[:2] in _DATA_SQLSTATE_CLASSES
+        # asyncpg refusing to encode a value (its DataError is a ValueError) has no SQLSTATE.
+        driver_error = getattr(exc.orig, "__cause__", None)
+        return isinstance(exc, IntegrityError | DataError) or isinstance(
+            driver_error, ValueError | OverflowError
+        )
+    if isinstance(exc, StatementError):
+        return isinstance(exc.orig, ValueError | OverflowError)
+    return isinstance(exc, ValueError | OverflowError)
+
+
+def storage_says(exc: BaseException) -> str:
+    """What the database or its driver said, in one line: no SQL, parameters or traceback."""
+    said = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    lines = str(said).strip().splitlines()
+    first = lines[0] if lines else type(said).__name__
+    return first if len(first) <= 200 else first[:199] + "…"
 
 
 @dataclass(slots=True)
@@ -97,6 +148,7 @@ class ReadingWriter:
         self._seen_flushed = time.monotonic()
         self.batches = 0
         self.stored = 0
+        self.refused = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reading-writer")
@@ -131,24 +183,58 @@ class ReadingWriter:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                rows, outcomes = await self._write(batch)
-            except Exception as exc:
-                log.exception("storing %d readings failed; devices will resend", len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+                await self._commit(batch)
+            finally:
+                for _ in batch:
                     self._queue.task_done()
-                continue
-            for item, outcome in zip(batch, outcomes, strict=True):
-                if not item.future.done():
-                    item.future.set_result(outcome)
-            if rows:  # one message per commit: fan-out costs per message, not per reading
-                await self._hub.publish(
-                    READINGS_TOPIC,
-                    {"type": "readings", "readings": [reading_message(r) for r in rows]},
-                )
-            for _ in batch:
-                self._queue.task_done()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """Store a batch and resolve each reading's future: stored, refused, or to be resent."""
+        try:
+            rows, outcomes = await self._write(batch)
+        except Exception as exc:
+            if refused_for_its_data(exc):
+                await self._isolate(batch, exc)
+            else:
+                log.exception("storing %d readings failed; devices will resend", len(batch))
+                self._fail(batch, exc)
+            return
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if not item.future.done():
+                item.future.set_result(outcome)
+        if rows:  # one message per commit: fan-out costs per message, not per reading
+            await self._hub.publish(
+                READINGS_TOPIC,
+                {"type": "readings", "readings": [reading_message(r) for r in rows]},
+            )
+
+    async def _isolate(self, batch: list[_Pending], exc: Exception) -> None:
+        """The database refused this batch for its values: commit each half on its own until
+        every refusal is down to one reading, which alone is refused. One refused reading costs
+        two commits per halving (about 18 in a batch of 500); the common path never gets here.
+        A lost connection meanwhile makes the rest "send it again", as any outage does."""
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            await self._commit(batch[:middle])
+            await self._commit(batch[middle:])
+            return
+        (item,) = batch
+        detail = storage_says(exc)
+        log.warning(
+            "reading refused by the database device=%s chair=%s seq=%s: %s",
+            item.device.device_id,
+            item.device.chair_id,
+            item.reading.seq,
+            detail,
+        )
+        self.refused += 1
+        self._fail(batch, RefusedByStorage(f"the database refused this reading: {detail}"))
+
+    @staticmethod
+    def _fail(batch: list[_Pending], exc: Exception) -> None:
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(exc)
 
     async def _write(self, batch: list[_Pending]) -> tuple[list[dict[str, Any]], list[Stored]]:
         first: dict[tuple[int, int], dict[str, Any]] = {}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
 
-from app.api.deps import AdminUser, ClinicianUser, SessionDep, actor_of
+from fastapi import APIRouter, Query, Request, status
+
+from app.api.deps import AdminUser, ClinicianUser, RowId, RowIdFilter, SessionDep, actor_of
+from app.api.responses import errors
+from app.api.routes.auth import LoginThrottleDep
 from app.models import AuditEvent, Chair, Device, User
 from app.models.schemas import (
     AuditRead,
@@ -18,10 +22,15 @@ from app.models.schemas import (
 )
 from app.services import audit, chairs, devices, users
 
-router = APIRouter(prefix="/api", tags=["admin"])
+router = APIRouter(prefix="/api", tags=["admin"], responses=errors(401, 403))
 
 
-@router.post("/chairs", response_model=ChairRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/chairs",
+    response_model=ChairRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 409, 422),
+)
 async def create_chair(body: ChairCreate, user: AdminUser, db: SessionDep) -> Chair:
     """Add a chair."""
     chair = await chairs.create_chair(db, body.name, actor_of(user))
@@ -35,7 +44,12 @@ async def list_devices(user: AdminUser, db: SessionDep) -> list[Device]:
     return await devices.list_devices(db)
 
 
-@router.post("/devices", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/devices",
+    response_model=DeviceCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 422),
+)
 async def register_device(body: DeviceCreate, user: AdminUser, db: SessionDep) -> DeviceCreated:
     """Register a monitor at a chair; the token is in this answer only."""
     registered = await devices.register_device(db, body.chair, body.label, actor_of(user))
@@ -45,9 +59,11 @@ async def register_device(body: DeviceCreate, user: AdminUser, db: SessionDep) -
     )
 
 
-@router.post("/devices/{device_id}/revoke", response_model=DeviceRead)
+@router.post(
+    "/devices/{device_id}/revoke", response_model=DeviceRead, responses=errors(404, 409, 422)
+)
 async def revoke_device(
-    device_id: int, request: Request, user: AdminUser, db: SessionDep
+    device_id: RowId, request: Request, user: AdminUser, db: SessionDep
 ) -> Device:
     """Revoke a monitor's token; a connected monitor is disconnected at once."""
     device = await devices.revoke_device(db, device_id, actor_of(user))
@@ -62,7 +78,12 @@ async def list_users(user: AdminUser, db: SessionDep) -> list[User]:
     return await users.list_users(db)
 
 
-@router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(400, 409, 422),
+)
 async def create_user(body: UserCreate, user: AdminUser, db: SessionDep) -> User:
     """Create a user."""
     created = await users.create_user(db, body.name, body.role, body.password, actor_of(user))
@@ -70,13 +91,25 @@ async def create_user(body: UserCreate, user: AdminUser, db: SessionDep) -> User
     return created
 
 
-@router.get("/audit", response_model=list[AuditRead])
+@router.post("/users/{user_id}/unlock", response_model=UserRead, responses=errors(404, 422))
+async def unlock_user(
+    user_id: RowId, user: AdminUser, db: SessionDep, throttle: LoginThrottleDep
+) -> User:
+    """Lift the lock that failed logins put on a user; audited."""
+    unlocked = await users.unlock_user(db, throttle, user_id, actor_of(user))
+    await db.commit()
+    return unlocked
+
+
+@router.get("/audit", response_model=list[AuditRead], responses=errors(422))
 async def list_audit(
     user: ClinicianUser,
     db: SessionDep,
-    target_type: str | None = None,
-    target_id: int | None = None,
-    limit: int = 200,
+    target_type: Annotated[
+        str | None, Query(max_length=32, pattern="^[a-z_]+$", description="e.g. session, user")
+    ] = None,
+    target_id: RowIdFilter = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AuditEvent]:
     """The audit trail, newest first."""
-    return await audit.list_events(db, target_type, target_id, min(limit, 1000))
+    return await audit.list_events(db, target_type, target_id, limit)

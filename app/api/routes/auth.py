@@ -1,25 +1,70 @@
-"""Login and logout with an HttpOnly, SameSite session cookie."""
+"""Login and logout with an HttpOnly, SameSite session cookie; failed logins are throttled."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
 from app.api.deps import LOGIN_COOKIE, CurrentUser, SessionDep, SettingsDep, actor_of
+from app.api.responses import errors
+from app.login_throttle import LoginThrottle, Refusal
 from app.models import User
-from app.models.schemas import LoginRequest, UserRead
+from app.models.schemas import ErrorRead, LoginRequest, UserRead
 from app.services import users
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=errors(401))
 
 
-@router.post("/login", response_model=UserRead)
+def get_login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+
+
+def _too_many(refused: Refusal) -> HTTPException:
+    minutes = max(1, round(refused.retry_after_s / 60))
+    wait = f"try again in {minutes} minute{'s' if minutes > 1 else ''}"
+    detail = (
+        f"too many failed logins for this name; {wait}, or ask an admin to unlock it"
+        if refused.reason == "account"
+        else f"too many failed logins from this address; {wait}"
+    )
+    headers = {"Retry-After": str(refused.retry_after_s)}
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail, headers=headers)
+
+
+@router.post(
+    "/login",
+    response_model=UserRead,
+    responses={
+        **errors(400, 403),
+        429: {
+            "model": ErrorRead,
+            "description": "too many failed logins; see the Retry-After header",
+        },
+        503: {"model": ErrorRead, "description": "the login counts (Redis) do not answer"},
+    },
+)
 async def login(
-    body: LoginRequest, response: Response, db: SessionDep, settings: SettingsDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
 ) -> User:
     """Log in; sets the session cookie."""
-    user = await users.authenticate(db, body.name, body.password)
-    if user is None:
+    address = request.client.host if request.client else "unknown"
+    outcome = await users.log_in(db, throttle, body.name, body.password, address)
+    if outcome.user is None:
+        await db.commit()  # the audit trail keeps each lockout
+        if outcome.refused is not None:
+            raise _too_many(outcome.refused)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong name or password")
+    user = outcome.user
     token = await users.open_login(db, user, settings.secret_key, settings.session_max_age_s)
     await db.commit()
     response.set_cookie(
@@ -34,7 +79,7 @@ async def login(
     return user
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403))
 async def logout(
     request: Request, user: CurrentUser, db: SessionDep, settings: SettingsDep
 ) -> Response:

@@ -20,7 +20,16 @@ def _version() -> str:
         return "unknown"
 
 
-@router.get("/health", response_model=Health)
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={
+        status.HTTP_503_SERVICE_UNAVAILABLE: {
+            "model": Health,
+            "description": "the database does not answer (status degraded)",
+        }
+    },
+)
 async def health(db: SessionDep, response: Response) -> Health:
     """Whether the service and its database answer."""
     try:
