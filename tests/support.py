@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +97,21 @@ async def wipe(settings: Settings) -> None:
                     await conn.execute(delete(table))
     finally:
         await engine.dispose()
+
+
+def run_chairside(
+    env: Mapping[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``chairside ARGS`` as a person runs it: a real process with environment ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=120,
+        check=False,
+    )
 
 
 def free_port() -> int:

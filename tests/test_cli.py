@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from sqlalchemy import text
 from app import migrations
 from app.db import create_engine
 from app.settings import Settings
-from tests.support import TRACES
+from tests.support import TRACES, run_chairside
 
 
 def chairside(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -23,14 +22,7 @@ def chairside(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.Complet
         "CHAIRSIDE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "XDG_DATA_HOME": str(tmp_path / "data"),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_chairside(env, *args, stdin=stdin)
 
 
 async def scalar(tmp_path: Path, sql: str) -> object:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import PASSWORD, free_port
+from tests.support import PASSWORD, free_port, run_chairside
 
 
 def mode(path: Path) -> int:
@@ -40,15 +40,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
 
 
 def chairside(env: dict[str, str], *args: str, stdin: str = "") -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    run = run_chairside(env, *args, stdin=stdin)
     assert run.returncode == 0, run.stderr
 
 

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -20,7 +19,7 @@ import pytest
 import redis.asyncio
 import redis.exceptions
 
-from tests.support import PASSWORD, Clinic, LiveServer, unavailable
+from tests.support import PASSWORD, Clinic, LiveServer, run_chairside, unavailable
 from tests.test_hub import REDIS_URL
 
 WRONG = "not-the-password-7"
@@ -183,14 +182,7 @@ def cli(settings: Any, tmp_path: Path, *args: str, stdin: str = "") -> subproces
         "CHAIRSIDE_DATABASE_URL": settings.database_url,
         "XDG_DATA_HOME": str(tmp_path / "data"),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_chairside(env, *args, stdin=stdin)
 
 
 async def test_the_command_line_unlocks_a_running_servers_account(
