@@ -92,7 +92,7 @@ def _setup(
         started_at=max([started, *opened]),
         dose_at=None,
         rules=_with_overrides(base, overrides),
-        **({"nibp_cycle_s": cycle} if cycle is not None else {}),
+        nibp_cycle_s=cycle,
     )
 
 
