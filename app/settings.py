@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,8 @@ class Settings(BaseSettings):
     ingest_max_batch: int = 500
     heartbeat_s: float = 2.0
     rules_file: Path | None = None
+    # How every screen writes the time of day: 24-hour ("14:05") or 12-hour ("2:05 PM").
+    clock: Literal["24h", "12h"] = "24h"
     # Failed logins (README, Security): an account locks after this many within the window, an
     # address after its own count (0: no address limit); a lock ends when its oldest failure is
     # a window old, and an admin can lift an account's at once.

@@ -24,6 +24,7 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import func, select
 
+from app.alerts import RuleSet
 from app.api.deps import LOGIN_COOKIE
 from app.hub import RESYNC, Subscription
 from app.models import Reading, User
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 LIVE_TOPICS = ("readings", "sessions", "devices", "alerts")
+PROTOCOLS = ("spravato", "iv-ketamine")
 MAX_CATCH_UP = 50_000
 CLOSE_RESYNC = 4000
 LIVE_QUEUE = 5000  # hub messages a screen may have waiting before it is told to resync
@@ -230,8 +232,13 @@ async def _send_snapshot(screen: Screen, user: User, since: str | None) -> int:
             "last_reading_id": newest,
             "rule_sets": {
                 protocol: websocket.app.state.rule_set_label(protocol)
-                for protocol in ("spravato", "iv-ketamine")
+                for protocol in PROTOCOLS
             },
+            "limits": {
+                protocol: limits(websocket.app.state.rules_for(protocol, {}))
+                for protocol in PROTOCOLS
+            },
+            "clock": websocket.app.state.settings.clock,
             "alerts": [
                 alerts.alert_payload(a, names.get(a.acknowledged_by or -1)) for a in open_alerts
             ],
@@ -249,6 +256,26 @@ async def _send_snapshot(screen: Screen, user: User, since: str | None) -> int:
             missed = [reading_message(dict(r)) for r in rows]
             await screen.send({"type": "readings", "readings": missed})
     return newest
+
+
+def limits(rules: RuleSet) -> list[dict[str, Any]]:
+    """The fixed limits of a rule set, as the screen marks values and draws limit lines: each
+    enabled physiological rule on one vital's value (a session's overrides change the
+    threshold on the screen, as they do in the engine)."""
+    return [
+        {
+            "rule": rule.id,
+            "vital": rule.vital,
+            "condition": rule.condition,
+            "threshold": rule.threshold,
+            "priority": rule.priority,
+        }
+        for rule in rules
+        if rule.enabled
+        and rule.kind == "physiological"
+        and rule.condition in ("above", "below")
+        and rule.threshold is not None
+    ]
 
 
 async def _forward(screen: Screen, live: Subscription, floor: int, heartbeat_s: float) -> None:

@@ -37,6 +37,9 @@ class Alert(Base):
     # The measurement time of the reading that raised it (None: no reading did). Earlier than
     # raised_at when the reading arrived late, e.g. in a monitor's catch-up batch.
     measured_at: Mapped[datetime | None]
+    # When it escalated (not acknowledged in time); cleared when it re-alarms after an
+    # acknowledgement, which starts the wait again.
+    escalated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

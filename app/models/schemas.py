@@ -272,6 +272,11 @@ class AlertRead(BaseModel):
         description="when the reading that raised it was measured (null: no reading did); "
         "earlier than raised_at when it arrived late, e.g. in a monitor's catch-up batch",
     )
+    escalated_at: datetime | None = Field(
+        default=None,
+        description="when it escalated, not acknowledged in time (null: it has not, or it "
+        "re-alarmed after an acknowledgement and the wait began again)",
+    )
     updated_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None

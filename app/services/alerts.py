@@ -66,7 +66,12 @@ async def apply_event(
     alert.priority = event.priority
     if event.event in ("raised", "re-alarmed", "escalated"):
         alert.value = event.value
-        alert.message = event.message
+    # The alert's message names the condition; escalation and re-alarm are states of the alarm
+    # (escalated_at, state), and their own wording stays in the alert's history.
+    if event.event == "escalated":
+        alert.escalated_at = at
+    if event.event == "re-alarmed":
+        alert.escalated_at = None
     if event.event == "acknowledged":
         alert.acknowledged_at = at
         alert.acknowledged_by = user_id
@@ -158,6 +163,7 @@ def alert_payload(alert: Alert, acked_by: str | None, event: str | None = None) 
         "message": alert.message,
         "raised_at": iso(alert.raised_at),
         "measured_at": iso(alert.measured_at),
+        "escalated_at": iso(alert.escalated_at),
         "updated_at": iso(alert.updated_at),
         "acknowledged_at": iso(alert.acknowledged_at),
         "acknowledged_by": acked_by,

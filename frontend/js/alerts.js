@@ -1,8 +1,9 @@
-// The alert list: active before acknowledged, most severe and newest first; clinicians and
+// The alert list: most severe first (an acknowledged high stays above a medium), unacknowledged
+// before acknowledged within a priority, then newest; clinicians and
 // admins acknowledge with an optional note (nurses see who may, not a button).
 
 import { acknowledgeAlert } from "./api.js";
-import { PRIORITY_LABEL, el, formatClock, formatClockSeconds, formatDuration } from "./format.js";
+import { alertLabel, el, formatClock, formatClockSeconds, formatDuration, isEscalated } from "./format.js";
 
 const KIND_LABEL = { physiological: "Physiological", technical: "Technical", advisory: "Advisory" };
 // A reading reaches the engine within a second or two; later than this it "arrived late" (a
@@ -40,7 +41,7 @@ export class AlertList {
     }
     const active = alerts.filter((a) => a.state === "active").length;
     this.empty.hidden = alerts.length > 0;
-    this.count.textContent = alerts.length ? `${active} active · ${alerts.length - active} acknowledged` : "";
+    this.count.textContent = alerts.length ? `${active} unacknowledged · ${alerts.length - active} acknowledged` : "";
   }
 
   #build(alert) {
@@ -64,14 +65,31 @@ export class AlertList {
       parts.ackState,
     );
     if (this.canAcknowledge()) {
-      const note = el("input", { class: "ack-note", name: "note", maxlength: "500", placeholder: "Note (optional)", "aria-label": "Acknowledgement note" });
+      // A sentence fits: the note wraps over the card's width as it is typed.
+      const note = el("textarea", { class: "ack-note", name: "note", maxlength: "500", rows: "2", placeholder: "Note (optional), e.g. repeat cuff in 5 min", "aria-label": "Acknowledgement note" });
       const form = el(
         "form",
         { class: "ack-form", hidden: true },
         note,
-        el("button", { type: "submit", class: "primary", text: "Confirm" }),
-        el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => { form.hidden = true; parts.ackButton.hidden = false; } }),
+        el(
+          "div",
+          { class: "ack-buttons" },
+          el("button", { type: "submit", class: "primary", text: "Confirm" }),
+          el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => { form.hidden = true; parts.ackButton.hidden = false; } }),
+        ),
       );
+      // The field grows with what is typed, so the whole note stays in view.
+      note.addEventListener("input", () => {
+        note.style.height = "auto";
+        note.style.height = `${note.scrollHeight + 2}px`;
+      });
+      // Enter confirms (Shift+Enter starts a new line), as in a one-line field.
+      note.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" && !event.shiftKey) {
+          event.preventDefault();
+          form.requestSubmit();
+        }
+      });
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         this.#acknowledge(alert.id, note.value.trim(), form, parts);
@@ -128,9 +146,10 @@ export class AlertList {
     const { element, parts } = item;
     const chair = this.store.chairs.get(alert.chair_id);
     const session = chair && chair.session && chair.session.id === alert.session_id ? chair.session : null;
-    element.className = `alert-item prio-${alert.priority} state-${alert.state}`;
+    const escalated = isEscalated(alert);
+    element.className = `alert-item prio-${alert.priority} state-${alert.state}${escalated ? " escalated" : ""}`;
     element.dataset.state = alert.state;
-    parts.badge.textContent = PRIORITY_LABEL[alert.priority] || alert.priority;
+    parts.badge.textContent = alertLabel(alert);
     parts.where.textContent = [chair ? chair.name : `Chair ${alert.chair_id}`, session && session.patient_label].filter(Boolean).join(" · ");
     const raised = Date.parse(alert.raised_at);
     parts.time.textContent = `${formatDuration(now - raised)} ago`;
@@ -138,7 +157,7 @@ export class AlertList {
     parts.message.textContent = alert.message;
     this.#showMeasured(parts.measured, alert, raised, now);
     const bits = [KIND_LABEL[alert.kind] || alert.kind];
-    if (alert.event === "escalated") bits.push("escalated — still unacknowledged");
+    if (escalated) bits.push(`escalated ${formatClock(Date.parse(alert.escalated_at))}: not acknowledged in time`);
     if (alert.event === "re-alarmed") bits.push("re-alarmed — condition persists");
     if (alert.latched) bits.push("latched: condition has ended, acknowledge to clear");
     parts.meta.textContent = bits.join(" · ");

@@ -1,15 +1,17 @@
-// Alarm tones with Web Audio: high = fast-repeating 10-pulse burst, medium = 3 pulses,
-// low = 2 pulses once. Browsers block audio until a click, so the header shows when it is off.
+// Alarm tones with Web Audio: high = fast-repeating 10-pulse burst, escalated medium = two
+// 3-pulse groups every 7 s, medium = 3 pulses every 15 s, low = 2 pulses once. Browsers may
+// block audio until a click or key: the screen says so across its width while alerts wait.
 
 const PATTERNS = {
   // [frequency Hz, pulse s, gaps between pulses s], repeat every s (0 = once per new alert)
   high: { freq: 880, pulse: 0.12, gaps: [0.08, 0.08, 0.3, 0.08, 0.6, 0.08, 0.08, 0.3, 0.08], repeat: 5 },
+  escalated: { freq: 740, pulse: 0.16, gaps: [0.1, 0.1, 0.45, 0.1, 0.1], repeat: 7 },
   medium: { freq: 660, pulse: 0.18, gaps: [0.12, 0.12], repeat: 15 },
   low: { freq: 520, pulse: 0.2, gaps: [0.2], repeat: 0 },
 };
 const NOT_LIVE_REPEAT_S = 20;
 export const SILENCE_MS = 2 * 60 * 1000;
-const RANK = { high: 3, medium: 2, low: 1 };
+const RANK = { high: 4, escalated: 3, medium: 2, low: 1 };
 const rank = (priority) => RANK[priority] || 0;
 
 export class AlarmSound {
@@ -30,6 +32,7 @@ export class AlarmSound {
     this.lastPlayed = 0;
     this.notLive = false;
     this.lowSeen = new Set();
+    this.listeners = new Set();
     button.addEventListener("click", () => this.toggle());
     if (this.silenceButton) {
       this.silenceButton.addEventListener("click", () => (this.silenced ? this.resume() : this.silence()));
@@ -60,11 +63,51 @@ export class AlarmSound {
     return !!this.context && this.context.state === "running" && this.wanted;
   }
 
+  /**
+   * What the screen's sound is doing: "on"; "blocked" (the browser has not let it start:
+   * no click or key yet); "off" (switched off on this screen); "silenced" (paused, `leftMs`).
+   */
+  status() {
+    if (!this.wanted) return { state: "off" };
+    if (!this.on) return { state: "blocked" };
+    const leftMs = this.silencedUntil - performance.now();
+    return leftMs > 0 ? { state: "silenced", leftMs } : { state: "on" };
+  }
+
+  /** Call `listener()` whenever the sound's state changes (the banner redraws). */
+  onChange(listener) {
+    this.listeners.add(listener);
+  }
+
+  /**
+   * Try to start sound without a gesture: a wall screen nobody clicks stays audible where the
+   * browser allows it (a kiosk started with --autoplay-policy=no-user-gesture-required).
+   */
+  tryAutostart() {
+    if (this.context || typeof AudioContext === "undefined") return;
+    try {
+      this.context = new AudioContext();
+      this.context.addEventListener("statechange", () => this.#show());
+    } catch (err) {
+      console.warn("audio is not available", err);
+    }
+    this.#show();
+  }
+
+  /** The one-click (or one-key) fix the banner offers: resume a silence, else turn sound on. */
+  fix() {
+    if (this.silenced) this.resume();
+    else this.enable();
+  }
+
   /** Call from a user gesture (a click, the login submit). */
   enable() {
     this.wanted = true;
     try {
-      if (!this.context) this.context = new AudioContext();
+      if (!this.context) {
+        this.context = new AudioContext();
+        this.context.addEventListener("statechange", () => this.#show());
+      }
       const resumed = this.context.resume();
       if (resumed) resumed.then(() => this.#show(), () => this.#show());
     } catch (err) {
@@ -98,7 +141,7 @@ export class AlarmSound {
       for (const id of state.newLowIds) this.lowSeen.add(id);
       return;
     }
-    if (this.level === "high" || this.level === "medium") {
+    if (this.level === "high" || this.level === "escalated" || this.level === "medium") {
       const repeat = PATTERNS[this.level].repeat;
       if (changed || nowS - this.lastPlayed >= repeat) this.#play(this.level, nowS);
     } else if (this.notLive) {
@@ -106,7 +149,7 @@ export class AlarmSound {
     }
     const fresh = state.newLowIds.filter((id) => !this.lowSeen.has(id));
     for (const id of state.newLowIds) this.lowSeen.add(id);
-    if (fresh.length && this.level !== "high" && this.level !== "medium") this.#play("low", nowS);
+    if (fresh.length && rank(this.level) <= RANK.low) this.#play("low", nowS);
   }
 
   /** A new alert at the silenced priority or above, a higher level, or a new NOT LIVE. */
@@ -140,6 +183,7 @@ export class AlarmSound {
   }
 
   #show() {
+    for (const listener of this.listeners) listener();
     const on = this.on;
     this.button.dataset.sound = on ? "on" : "off";
     this.button.textContent = on ? "♪ Sound on" : "✕ Sound off — click to enable";

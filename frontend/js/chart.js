@@ -2,6 +2,8 @@
 // Live points are appended with Plotly.extendTraces (batched, at most once a second); a figure
 // is rebuilt only when points arrive out of time order or the limits change.
 
+import { chartTimeFormats } from "./format.js";
+
 const COLOURS = { bp: "#e5e7eb", bpFill: "rgba(229,231,235,0.16)", hr: "#4ade80", spo2: "#60a5fa" };
 const LIMIT_COLOURS = { high: "#ef4444", medium: "#facc15" };
 const PULSE_OX_STEP_MS = 5000; // a tile plots 1 Hz pulse oximetry every 5 s
@@ -15,13 +17,30 @@ export const DEFAULT_LIMITS = [
   { rule: "spo2_critical", vital: "spo2", threshold: 88, priority: "high" },
 ];
 const TRACE_OF = { sbp: 0, dbp: 1, hr: 2, spo2: 3 };
+// The limit lines a chart draws (the others would crowd it; the tile marks every limit).
+const CHART_RULES = new Set(DEFAULT_LIMITS.map((l) => l.rule));
 
-export function limitsFor(session) {
+// The server's limits per protocol (snapshot `limits`): {rule, vital, condition, threshold, priority}.
+let clinicLimits = null;
+
+export function setClinicLimits(limits) {
+  if (limits && typeof limits === "object") clinicLimits = limits;
+}
+
+/** Every value limit of a session's rules, a session's per-patient thresholds applied. */
+export function valueLimits(session) {
+  const base = (clinicLimits && session && clinicLimits[session.protocol]) || null;
+  const list = base || DEFAULT_LIMITS.map((l) => ({ ...l, condition: l.vital === "spo2" ? "below" : "above" }));
   const overrides = (session && session.limit_overrides) || {};
-  return DEFAULT_LIMITS.map((l) => {
+  return list.map((l) => {
     const o = overrides[l.rule];
     return o && typeof o.threshold === "number" ? { ...l, threshold: o.threshold } : l;
   });
+}
+
+/** The limits a session's chart draws as lines. */
+export function limitsFor(session) {
+  return valueLimits(session).filter((l) => CHART_RULES.has(l.rule));
 }
 
 function plotly() {
@@ -52,7 +71,10 @@ export class TrendChart {
     // grid reflows): fit the figure again, or it spills over the tile's footer.
     if (typeof ResizeObserver !== "undefined") {
       this.resizer = new ResizeObserver(() => {
-        if (this.drawn && this.element.isConnected && this.element.clientHeight) plotly().Plots.resize(this.element);
+        if (!this.drawn || !this.element.isConnected || !this.element.clientHeight) return;
+        // Fewer tick labels fit a shorter chart: redraw when the number that fits changes.
+        if (this.#tickKey() !== this.drawnTickKey) this.needsRebuild = true;
+        else plotly().Plots.resize(this.element);
       });
       this.resizer.observe(element);
     }
@@ -161,6 +183,26 @@ export class TrendChart {
     };
   }
 
+  /**
+   * The y tick labels that fit this chart's height without meeting: a label needs about
+   * 18 px; the BP/HR panel is 58 % of the plot, the SpO2 panel 30 %.
+   */
+  #ticks() {
+    if (this.interactive) return { bp: [40, 60, 80, 100, 120, 140, 160, 180, 200], spo2: [80, 85, 90, 95, 100] };
+    const plot = Math.max(0, (this.element.clientHeight || 0) - 32);
+    const fit = (share) => Math.floor((plot * share) / 18);
+    const bpRoom = fit(0.58);
+    const spo2Room = fit(0.3);
+    const bp = bpRoom >= 3 ? [60, 120, 180] : bpRoom === 2 ? [60, 180] : bpRoom === 1 ? [120] : [];
+    const spo2 = spo2Room >= 2 ? [90, 100] : spo2Room === 1 ? [90] : [];
+    return { bp, spo2 };
+  }
+
+  #tickKey() {
+    const t = this.#ticks();
+    return `${t.bp.join(",")}|${t.spo2.join(",")}`;
+  }
+
   #layout() {
     const small = !this.interactive;
     const shapes = [];
@@ -175,20 +217,26 @@ export class TrendChart {
       annotations.push({
         xref: "paper", x: 1, xanchor: "right", yref: axis, y: l.threshold, yanchor: "bottom",
         text: `${l.vital.toUpperCase().replace("SPO2", "SpO₂")} ${l.threshold}`, showarrow: false,
-        font: { size: small ? 9 : 11, color: LIMIT_COLOURS[l.priority] },
+        font: { size: 13, color: LIMIT_COLOURS[l.priority] },
       });
     }
-    const axisFont = { size: small ? 10 : 12, color: "#9ca3af" };
+    // Readable from across the room: tick labels 13 px on a tile, 15 px in the detail view.
+    const axisFont = { size: small ? 13 : 15, color: "#cbd5e1" };
+    const ticks = this.#ticks();
+    this.drawnTickKey = this.#tickKey();
+    const times = chartTimeFormats();
     const layout = {
-      margin: small ? { l: 30, r: 6, t: 4, b: 18 } : { l: 50, r: 20, t: 10, b: 40 },
+      margin: small ? { l: 36, r: 6, t: 6, b: 26 } : { l: 64, r: 24, t: 10, b: 44 },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
       showlegend: !small,
-      legend: { orientation: "h", y: 1.08, font: { color: "#e5e7eb" } },
+      legend: { orientation: "h", y: 1.08, font: { color: "#e5e7eb", size: 15 } },
       font: { color: "#e5e7eb" },
-      xaxis: { type: "date", anchor: "y2", tickformat: "%H:%M", hoverformat: "%H:%M:%S", tickfont: axisFont, gridcolor: "#1f2937", nticks: small ? 4 : 10 },
-      yaxis: { domain: [0.34, 1], range: [40, 200], tickfont: axisFont, gridcolor: "#1f2937", fixedrange: small, nticks: 5, title: small ? undefined : { text: "mmHg · /min" } },
-      yaxis2: { domain: [0, 0.26], range: [80, 101], tickfont: axisFont, gridcolor: "#1f2937", fixedrange: small, nticks: 3, title: small ? undefined : { text: "SpO₂ %" } },
+      xaxis: { type: "date", anchor: "y2", tickformat: times.tick, hoverformat: times.hover, tickfont: axisFont, gridcolor: "#1f2937", nticks: small ? 3 : 8 },
+      // The BP/HR panel and the SpO2 panel below it, with a gap so their labels never meet;
+      // fixed ticks keep the labels few and far apart at any height.
+      yaxis: { domain: [0.42, 1], range: [40, 200], tickfont: axisFont, gridcolor: "#1f2937", fixedrange: small, tickvals: ticks.bp, title: small ? undefined : { text: "mmHg · /min", font: { size: 14 } } },
+      yaxis2: { domain: [0, 0.3], range: [80, 101], tickfont: axisFont, gridcolor: "#1f2937", fixedrange: small, tickvals: ticks.spo2, title: small ? undefined : { text: "SpO₂ %", font: { size: 14 } } },
       shapes,
       annotations,
       hovermode: this.interactive ? "x unified" : false,

@@ -1,24 +1,62 @@
 // Shared wording for times, ages, priorities and protocols (what a nurse reads).
 
 export const PRIORITY_LABEL = { high: "▲ HIGH", medium: "◆ MEDIUM", low: "● LOW" };
+export const PRIORITY_SYMBOL = { high: "▲", medium: "◆", low: "●" };
+// A medium alert nobody acknowledged in time: its own marker, label and tone.
+export const ESCALATED_LABEL = "◆◆ MEDIUM · ESCALATED";
+
+/** The label an alert shows: its priority, or that it escalated while unacknowledged. */
+export function alertLabel(alert) {
+  if (isEscalated(alert)) return ESCALATED_LABEL;
+  return PRIORITY_LABEL[alert.priority] || alert.priority;
+}
+
+/** Escalated and still waiting for someone (an acknowledgement ends the escalation). */
+export function isEscalated(alert) {
+  return !!alert && alert.state === "active" && !!alert.escalated_at;
+}
 export const PROTOCOL_LABEL = { spravato: "Spravato", "iv-ketamine": "IV ketamine" };
 
 export function formatDuration(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s} s`;
+  // No line break between a number and its unit (U+00A0).
+  if (s < 60) return `${s}\u00a0s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
+  if (m < 60) return `${m}\u00a0min`;
   const h = Math.floor(m / 60);
   const rest = m % 60;
-  return rest ? `${h} h ${rest} min` : `${h} h`;
+  return rest ? `${h}\u00a0h ${rest}\u00a0min` : `${h}\u00a0h`;
 }
 
+// The clinic's one way of writing the time of day (the server's `clock` setting): 24-hour by
+// default, 12-hour where the clinic chose it. Tables, charts, alert cards and the record use it.
+let clock = "24h";
+
+export function setClockFormat(format) {
+  if (format === "24h" || format === "12h") clock = format;
+}
+
+export function clockFormat() {
+  return clock;
+}
+
+function timeOptions(extra) {
+  return { hour: clock === "12h" ? "numeric" : "2-digit", minute: "2-digit", hourCycle: clock === "12h" ? "h12" : "h23", ...extra };
+}
+
+/** "14:05" (or "2:05 PM"). */
 export function formatClock(t) {
-  return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return new Date(t).toLocaleTimeString([], timeOptions());
 }
 
+/** "14:05:09" (or "2:05:09 PM"). */
 export function formatClockSeconds(t) {
-  return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return new Date(t).toLocaleTimeString([], timeOptions({ second: "2-digit" }));
+}
+
+/** Plotly (d3) time formats for a chart's axis ticks and hover labels, in the clinic's clock. */
+export function chartTimeFormats() {
+  return clock === "12h" ? { tick: "%-I:%M %p", hover: "%-I:%M:%S %p" } : { tick: "%H:%M", hover: "%H:%M:%S" };
 }
 
 export function formatNumber(value) {
@@ -63,7 +101,7 @@ export function doseTimer(session, now) {
 
 /** "Tue 25 Nov 2025, 11:02": a session's date where a day matters (replay). */
 export function formatDate(t) {
-  return new Date(t).toLocaleString([], { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+  return new Date(t).toLocaleString([], timeOptions({ weekday: "short", day: "numeric", month: "short", year: "numeric" }));
 }
 
 /** 1:05:09 or 5:09: a position on a replay's clock. */

@@ -4,8 +4,9 @@ import * as api from "./api.js";
 import { AlertList } from "./alerts.js";
 import { AlarmSound } from "./audio.js";
 import { Connection } from "./connection.js";
+import { setClinicLimits } from "./chart.js";
 import { DetailView } from "./detail.js";
-import { formatDuration } from "./format.js";
+import { PRIORITY_SYMBOL, clockFormat, formatClock, formatDuration, isEscalated, setClockFormat } from "./format.js";
 import { ReplayView } from "./replay.js";
 import { SessionControls } from "./session.js";
 import { Store, priorityRank } from "./store.js";
@@ -13,8 +14,19 @@ import { ChairTile } from "./tile.js";
 import { keepScreenAwake } from "./wakelock.js";
 
 const $ = (id) => document.getElementById(id);
-const MIN_TILE_WIDTH = 290;
+// A tile smaller than this is unreadable; a screen with more chairs than fit scrolls.
+const MIN_TILE_WIDTH = 240;
+const MIN_TILE_HEIGHT = 210;
+const TILE_GAP = 8;
+// Below this width the alert list is a drawer (app.css) and the tiles scroll.
+const WALL_MIN_WIDTH = 1280;
+const TABLET_TILE_WIDTH = 330;
+const TABLET_TILE_HEIGHT = 330;
+// Tiles read best about 1.1 times as wide as tall (room for the numbers and the trend).
+const TILE_ASPECT = 1.1;
 const CHART_HISTORY_MS = 60 * 60 * 1000;
+
+const SOUND_RANK = { high: 4, escalated: 3, medium: 2, low: 1 };
 
 class Clinic {
   constructor(user, sound) {
@@ -48,7 +60,19 @@ class Clinic {
     this.ticker = setInterval(() => this.#tick(), 1000);
     window.addEventListener("hashchange", () => this.#route());
     window.addEventListener("resize", () => this.#layout());
+    if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => this.#layout()).observe($("tiles"));
+    $("alert-summary").addEventListener("click", () => this.#toggleAlerts());
+    $("alerts-close").addEventListener("click", () => this.#toggleAlerts(false));
+    this.sound.onChange(() => this.#renderSoundBanner());
+    $("sound-banner-fix").addEventListener("click", () => this.sound.fix());
     this.#route();
+  }
+
+  /** On a tablet the alert list is a drawer over the tiles, opened from the summary strip. */
+  #toggleAlerts(open = !document.body.classList.contains("alerts-open")) {
+    document.body.classList.toggle("alerts-open", open);
+    $("alert-summary").setAttribute("aria-expanded", String(open));
+    $("alert-summary-action").textContent = open ? "Hide alerts" : "Show alerts";
   }
 
   /** Every server message goes through this one switch. */
@@ -96,11 +120,17 @@ class Clinic {
 
   #changed(kind, chairId, payload) {
     if (kind === "snapshot") {
+      const clock = clockFormat();
+      setClockFormat(this.store.clock);
+      setClinicLimits(this.store.limits);
+      if (clockFormat() !== clock) for (const tile of this.tiles.values()) tile.chart.needsRebuild = true;
       this.#syncTiles();
       this.#renderUser();
       this.#loadHistory();
       this.alertList.render();
       this.detail.render();
+      this.#renderSound();
+      this.#renderSummary();
       return;
     }
     if (kind === "readings") {
@@ -118,6 +148,7 @@ class Clinic {
     if (kind === "alert") {
       this.alertList.render();
       this.#renderSound();
+      this.#renderSummary();
     }
     if (this.detail.openChairId === chairId) this.detail.render();
   }
@@ -151,15 +182,42 @@ class Clinic {
     this.#layout();
   }
 
-  /** Columns and rows so every tile fits the screen when it can (wall screen), else scroll. */
+  /**
+   * Columns and rows so every tile fits the screen when it can (a wall screen never scrolls),
+   * as large and as close to the tile's shape as the screen allows; else rows of the smallest
+   * readable height that scroll.
+   */
   #layout() {
     const container = $("tiles");
     const n = Math.max(1, this.tiles.size);
-    const width = container.clientWidth || window.innerWidth;
-    const fit = Math.max(1, Math.floor(width / MIN_TILE_WIDTH));
-    const cols = Math.min(fit, n <= 4 ? 2 : n <= 9 ? 3 : n <= 16 ? 4 : 6);
-    container.style.setProperty("--cols", String(Math.min(cols, n)));
-    container.style.setProperty("--rows", String(Math.ceil(n / Math.min(cols, n))));
+    const style = getComputedStyle(container);
+    const width = container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const height = container.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    if (!(width > 0)) return;
+    if (window.innerWidth < WALL_MIN_WIDTH) {
+      // A tablet or a small laptop is held close and scrolled: fewer, larger tiles.
+      const cols = Math.max(1, Math.min(n, Math.floor((width + TILE_GAP) / (TABLET_TILE_WIDTH + TILE_GAP))));
+      container.style.setProperty("--cols", String(cols));
+      container.style.setProperty("--row-h", `${TABLET_TILE_HEIGHT}px`);
+      container.dataset.fits = String(Math.ceil(n / cols) * (TABLET_TILE_HEIGHT + TILE_GAP) <= height + TILE_GAP);
+      return;
+    }
+    const maxCols = Math.max(1, Math.floor((width + TILE_GAP) / (MIN_TILE_WIDTH + TILE_GAP)));
+    let best = null;
+    for (let cols = 1; cols <= Math.min(n, maxCols); cols++) {
+      const rows = Math.ceil(n / cols);
+      const w = (width - (cols - 1) * TILE_GAP) / cols;
+      const h = (height - (rows - 1) * TILE_GAP) / rows;
+      const fits = h >= MIN_TILE_HEIGHT;
+      // Where all fit: the largest usable tile (its width, or its height times the aspect).
+      // Where none does: as many columns as stay readable, so the least is out of sight.
+      const score = fits ? 1e6 + Math.min(w, h * TILE_ASPECT) : cols;
+      if (!best || score > best.score) best = { cols, rows, fits, h, score };
+    }
+    const rowHeight = best.fits ? Math.min(best.h, 720) : Math.max(MIN_TILE_HEIGHT, Math.min(300, height));
+    container.style.setProperty("--cols", String(best.cols));
+    container.style.setProperty("--row-h", `${Math.floor(rowHeight)}px`);
+    container.dataset.fits = String(best.fits);
   }
 
   /** Tile charts start with the last hour of each open session. */
@@ -210,6 +268,25 @@ class Clinic {
     this.alertList.render();
     this.#renderLive();
     this.#renderSound();
+    this.#renderSummary();
+    $("clock").textContent = formatClock(this.store.now());
+  }
+
+  /** The tablet's strip: how many alerts wait, by priority, and the way to the list. */
+  #renderSummary() {
+    const counts = { high: 0, medium: 0, low: 0 };
+    let waiting = 0;
+    let top = null;
+    for (const a of this.store.alerts.values()) {
+      counts[a.priority] = (counts[a.priority] || 0) + 1;
+      if (a.state === "active") waiting += 1;
+      if (priorityRank(a.priority) > priorityRank(top)) top = a.priority;
+    }
+    const names = { high: "HIGH", medium: "MEDIUM", low: "LOW" };
+    const parts = ["high", "medium", "low"].filter((p) => counts[p]).map((p) => `${PRIORITY_SYMBOL[p]} ${counts[p]} ${names[p]}`);
+    const strip = $("alert-summary");
+    strip.dataset.priority = top || "none";
+    $("alert-summary-counts").textContent = parts.length ? `Alerts: ${parts.join(" · ")} · ${waiting} unacknowledged` : "No active alerts";
   }
 
   /** Only live alerts reach the alarm tone; a replay has its own store and never sounds. */
@@ -217,14 +294,55 @@ class Clinic {
     let level = null;
     const lows = [];
     const active = [];
+    const tone = (a) => (isEscalated(a) ? "escalated" : a.priority);
     for (const a of this.store.alerts.values()) {
       if (a.state !== "active") continue;
-      if (priorityRank(a.priority) > priorityRank(level)) level = a.priority;
+      if (SOUND_RANK[tone(a)] > (SOUND_RANK[level] || 0)) level = tone(a);
       if (a.priority === "low") lows.push(a.id);
       active.push({ id: a.id, priority: a.priority });
     }
+    this.waiting = active;
     this.sound.update({ level, notLive: !this.connection.live, newLowIds: lows, active });
     this.replay.renderLive(active.length);
+    this.#renderSoundBanner();
+  }
+
+  /**
+   * While alerts wait (or the screen is not live) and this screen makes no sound, a banner
+   * across the screen says so in the alerts' colour, and how to fix it with one click or key.
+   */
+  #renderSoundBanner() {
+    const banner = $("sound-banner");
+    const waiting = this.waiting || [];
+    const notLive = !this.connection.live;
+    const status = this.sound.status();
+    if (status.state === "on" || (!waiting.length && !notLive)) {
+      banner.hidden = true;
+      return;
+    }
+    let top = null;
+    for (const a of waiting) if (priorityRank(a.priority) > priorityRank(top)) top = a.priority;
+    banner.dataset.priority = top || (notLive ? "medium" : "none");
+    banner.dataset.sound = status.state;
+    const what = waiting.length
+      ? `${waiting.length} unacknowledged alert${waiting.length > 1 ? "s" : ""}`
+      : "the lost connection";
+    let text;
+    let fix;
+    if (status.state === "silenced") {
+      const s = Math.ceil(status.leftMs / 1000);
+      text = `⊘ ALARM TONE SILENCED ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")} — ${what}, silent here until then (a new alert ends the silence).`;
+      fix = "Resume sound now (S)";
+    } else if (status.state === "off") {
+      text = `⚠ ALARM SOUND IS OFF ON THIS SCREEN — ${what}, silent here.`;
+      fix = "Turn sound on (S)";
+    } else {
+      text = `⚠ ALARM SOUND BLOCKED BY THE BROWSER — ${what}, silent until someone clicks or presses a key here.`;
+      fix = "Turn sound on (S)";
+    }
+    $("sound-banner-text").textContent = text;
+    $("sound-banner-fix").textContent = fix;
+    banner.hidden = false;
   }
 
   #renderLive() {
@@ -313,13 +431,36 @@ function showClinic(user, sound) {
   keepScreenAwake($("wake-lock"));
 }
 
+/** The header's height, wherever it wraps (the detail view sits below it). */
+function trackHeaderHeight() {
+  const topbar = document.querySelector(".topbar");
+  const set = () => document.documentElement.style.setProperty("--header-h", `${topbar.offsetHeight}px`);
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(set).observe(topbar);
+  set();
+}
+
 async function boot() {
   const sound = new AlarmSound($("sound-toggle"), $("silence"));
-  // Any click on the page counts as permission for sound (browsers need one).
-  document.addEventListener("pointerdown", (event) => {
-    if (event.target.closest("#sound-toggle")) return; // that button decides for itself
-    if (!sound.on && sound.wanted) sound.enable();
+  sound.tryAutostart();
+  trackHeaderHeight();
+  // "S" turns sound on, or resumes a silence (never while typing in a field).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "s" && event.key !== "S") return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest && event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (sound.status().state !== "on") sound.fix();
   });
+  // Any click on the page counts as permission for sound (browsers need one). On the click,
+  // not the press: the sound banner goes away then, and the page must not move between the
+  // press and the release of what the nurse tapped.
+  document.addEventListener(
+    "click",
+    (event) => {
+      if (event.target.closest("#sound-toggle, #sound-banner-fix")) return; // they decide
+      if (!sound.on && sound.wanted) sound.enable();
+    },
+    { capture: true },
+  );
   if (!window.Plotly) console.error("plotly.js did not load: charts are off");
   try {
     showClinic(await api.me(), sound);

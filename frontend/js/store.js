@@ -15,6 +15,8 @@ export class Store {
     this.user = null;
     this.clinicName = null;
     this.ruleSet = null;
+    this.limits = null; // protocol -> the rule set's value limits (snapshot)
+    this.clock = null; // "24h" | "12h" (snapshot)
     this.chairs = new Map(); // id -> chair
     this.alerts = new Map(); // id -> alert (not resolved)
     this.lastReadingId = 0;
@@ -58,7 +60,13 @@ export class Store {
     this.setServerTime(message.server_time);
     this.user = message.user || this.user;
     this.clinicName = message.clinic_name || null;
-    this.ruleSet = message.rule_set || null;
+    // One rule set for the clinic's header: the snapshot's own, else the protocols' when they
+    // agree (they are one rules file).
+    const sets = message.rule_sets ? Object.values(message.rule_sets) : [];
+    const same = sets.length && sets.every((r) => r.name === sets[0].name && r.version === sets[0].version);
+    this.ruleSet = message.rule_set || (same ? sets[0] : null);
+    if (message.limits) this.limits = message.limits;
+    if (message.clock) this.clock = message.clock;
     const fresh = new Map();
     for (const c of message.chairs || []) {
       const old = this.chairs.get(c.id);
@@ -148,22 +156,41 @@ export class Store {
     this.#emit("alert", alert.chair_id, alert);
   }
 
-  /** Not-resolved alerts, active before acknowledged, then most severe, then newest. */
+  /**
+   * Not-resolved alerts, most severe first: priority belongs to the condition, so an
+   * acknowledged high stays above an unacknowledged medium. Within a priority: unacknowledged
+   * first, escalated first, then newest.
+   */
   sortedAlerts(chairId) {
     const list = [...this.alerts.values()].filter(
       (a) => chairId === undefined || a.chair_id === chairId,
     );
     return list.sort(
       (a, b) =>
-        (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1) ||
         priorityRank(b.priority) - priorityRank(a.priority) ||
+        (a.state === "active" ? 0 : 1) - (b.state === "active" ? 0 : 1) ||
+        (b.escalated_at ? 1 : 0) - (a.escalated_at ? 1 : 0) ||
         Date.parse(b.updated_at || b.raised_at) - Date.parse(a.updated_at || a.raised_at),
     );
   }
 
-  /** The alert a chair's tile shows: the first of sortedAlerts, or null. */
+  /** The alert a chair's tile shows: the most severe unresolved one, or null. */
   topAlert(chairId) {
     return this.sortedAlerts(chairId)[0] || null;
+  }
+
+  /**
+   * The alarm state of each vital of a chair: the highest priority among its unresolved
+   * physiological alerts on that vital (technical ones say the data is missing, not abnormal).
+   * Returns {sbp: "high", hr: "medium", ...}; a vital with none is absent.
+   */
+  vitalAlarms(chairId) {
+    const out = {};
+    for (const a of this.alerts.values()) {
+      if (a.chair_id !== chairId || a.kind !== "physiological" || !a.vital) continue;
+      if (priorityRank(a.priority) > priorityRank(out[a.vital])) out[a.vital] = a.priority;
+    }
+    return out;
   }
 
   sortedChairs() {

@@ -1,7 +1,8 @@
 // One chair's tile: latest vitals with their ages, session and dose timer, alert state, trend.
 
-import { TrendChart, limitsFor } from "./chart.js";
-import { PRIORITY_LABEL, PROTOCOL_LABEL, doseTimer, el, formatDuration, formatNumber } from "./format.js";
+import { TrendChart, limitsFor, valueLimits } from "./chart.js";
+import { PRIORITY_SYMBOL, PROTOCOL_LABEL, alertLabel, doseTimer, el, formatClock, formatDuration, formatNumber, isEscalated } from "./format.js";
+import { priorityRank } from "./store.js";
 
 const TILE_WINDOW_MS = 60 * 60 * 1000;
 // A value older than "ageing" is greyed; older than "stale" is struck through and never current.
@@ -10,6 +11,9 @@ const FRESHNESS = {
   pulseOx: { ageing: 10000, stale: 30000 },
 };
 const MONITOR_SILENT_MS = 30000;
+// How far a tile's text may shrink to fit (see #fit), in steps.
+const FIT_MIN = 0.6;
+const FIT_STEP = 0.05;
 
 function freshness(kind, age) {
   const f = FRESHNESS[kind];
@@ -22,14 +26,32 @@ function vitalBox(name, label, unit) {
   const value = el("span", { class: "value", text: "—" });
   const sub = el("span", { class: "sub" });
   const age = el("span", { class: "age" });
+  // The alarm's priority symbol before the label, an arrow after a value beyond its limit:
+  // colour is never the only sign.
+  const alarm = el("span", { class: "alarm-mark", "aria-hidden": "true" });
+  const beyond = el("span", { class: "beyond-mark" });
   const box = el(
     "div",
-    { class: `vital vital-${name}`, dataset: { vital: name, freshness: "none" } },
-    el("span", { class: "label" }, el("span", { text: label }), el("span", { class: "unit", text: unit })),
-    el("span", { class: "reading" }, value, sub),
+    { class: `vital vital-${name}`, dataset: { vital: name, freshness: "none", alarm: "none", beyond: "none" } },
+    el("span", { class: "label" }, alarm, el("span", { text: label }), el("span", { class: "unit", text: unit })),
+    el("span", { class: "reading" }, value, beyond, sub),
     age,
   );
-  return { box, value, sub, age };
+  return { box, value, sub, age, alarm, beyond };
+}
+
+const VITAL_NAMES = { sbp: "SBP", dbp: "DBP", map: "MAP", hr: "HR", spo2: "SpO₂" };
+const VITAL_UNITS = { sbp: "mmHg", dbp: "mmHg", map: "mmHg", hr: "/min", spo2: "%" };
+
+/** The most severe limit a value is beyond (above: ≥ threshold, below: ≤), or null. */
+function beyondLimit(limits, vital, value) {
+  let worst = null;
+  for (const l of limits) {
+    if (l.vital !== vital || typeof l.threshold !== "number") continue;
+    const out = l.condition === "below" ? value <= l.threshold : value >= l.threshold;
+    if (out && (!worst || priorityRank(l.priority) > priorityRank(worst.priority))) worst = l;
+  }
+  return worst;
 }
 
 export class ChairTile {
@@ -98,6 +120,28 @@ export class ChairTile {
     this.#renderAlert();
     this.#renderAction(session);
     this.chart.setLimits(limitsFor(session));
+    this.#fit();
+  }
+
+  /**
+   * Shrink the tile's text until everything fits with the chart's share (the strip and the
+   * timer wrap rather than cut a value off); grow it back when there is room again. Measured
+   * only when the text or the tile's size changed.
+   */
+  #fit() {
+    const box = this.element;
+    const key = `${box.clientWidth}x${box.clientHeight}|${box.textContent}`;
+    if (key === this.fitKey || !box.isConnected || !box.clientHeight) return;
+    const readings = [...box.querySelectorAll(".reading, .tile-head")];
+    const overflows = () => box.scrollHeight > box.clientHeight + 1 || readings.some((r) => r.scrollWidth > r.clientWidth + 1);
+    let fit = 1;
+    box.style.setProperty("--fit", "1");
+    while (overflows() && fit > FIT_MIN) {
+      fit = Math.round((fit - FIT_STEP) * 100) / 100;
+      box.style.setProperty("--fit", String(fit));
+    }
+    box.dataset.fit = String(fit);
+    this.fitKey = key;
   }
 
   #renderVitals(chair, now) {
@@ -114,6 +158,36 @@ export class ChairTile {
     else this.#empty(this.hr);
     if (spo2) this.#show(this.spo2, formatNumber(spo2.value), "", "pulseOx", now - spo2.at);
     else this.#empty(this.spo2);
+    this.#markAlarms(chair);
+  }
+
+  /** Each vital in its own alarm colour; a value beyond a limit gets an arrow saying which. */
+  #markAlarms(chair) {
+    const alarms = this.store.vitalAlarms(this.chairId);
+    const limits = valueLimits(chair.session);
+    const groups = [
+      [this.bp, ["sbp", "dbp", "map"]],
+      [this.hr, ["hr"]],
+      [this.spo2, ["spo2"]],
+    ];
+    for (const [box, vitals] of groups) {
+      let alarm = null;
+      for (const v of vitals) if (priorityRank(alarms[v]) > priorityRank(alarm)) alarm = alarms[v];
+      box.box.dataset.alarm = alarm || "none";
+      box.alarm.textContent = alarm ? PRIORITY_SYMBOL[alarm] : "";
+      let worst = null;
+      for (const v of vitals) {
+        const latest = chair.latest[v];
+        const hit = latest ? beyondLimit(limits, v, latest.value) : null;
+        if (hit && (!worst || priorityRank(hit.priority) > priorityRank(worst.hit.priority))) worst = { v, hit, value: latest.value };
+      }
+      box.box.dataset.beyond = worst ? worst.hit.condition : "none";
+      box.beyond.textContent = worst ? (worst.hit.condition === "below" ? "↓" : "↑") : "";
+      box.beyond.title = worst
+        ? `${VITAL_NAMES[worst.v]} ${formatNumber(worst.value)} is ${worst.hit.condition === "below" ? "at or below the low" : "at or above the high"} limit ${worst.hit.threshold} ${VITAL_UNITS[worst.v]} (${worst.hit.priority})`
+        : "";
+      box.beyond.setAttribute("aria-label", box.beyond.title || "");
+    }
   }
 
   #show(box, value, sub, kind, age) {
@@ -159,21 +233,34 @@ export class ChairTile {
   }
 
   #renderAlert() {
-    const top = this.store.topAlert(this.chairId);
+    const alerts = this.store.sortedAlerts(this.chairId);
+    const top = alerts[0] || null;
     for (const p of ["high", "medium", "low"]) this.element.classList.toggle(`prio-${p}`, !!top && top.priority === p);
-    const unacked = !!top && top.state === "active";
-    this.element.classList.toggle("alarming", unacked);
-    this.element.classList.toggle("acknowledged", !!top && !unacked);
+    // The chair keeps the colour of its most severe condition whether or not someone has
+    // acknowledged it; it flashes and sounds only while an alert of that priority waits.
+    const waiting = !!top && alerts.some((a) => a.state === "active" && a.priority === top.priority);
+    this.element.classList.toggle("alarming", waiting);
+    this.element.classList.toggle("acknowledged", !!top && !waiting);
+    this.element.classList.toggle("escalated", alerts.some(isEscalated));
     this.element.dataset.priority = top ? top.priority : "none";
     if (!top) {
       this.alert.hidden = true;
-      this.alert.textContent = "";
+      this.alert.replaceChildren();
       return;
     }
-    const more = this.store.sortedAlerts(this.chairId).length - 1;
-    const ack = unacked ? "" : "✓ ACK · ";
+    const parts = [el("strong", { class: "tile-alert-label", text: alertLabel(top) }), " ", el("span", { class: "tile-alert-message", text: top.message })];
+    if (top.state === "acknowledged") {
+      const at = top.acknowledged_at ? ` ${formatClock(Date.parse(top.acknowledged_at))}` : "";
+      parts.push(" ", el("span", { class: "tile-alert-ack", text: `✓ ack ${top.acknowledged_by || ""}${at}`.replace("  ", " ") }));
+    }
+    const others = alerts.slice(1);
+    if (others.length) {
+      const waitingOthers = others.filter((a) => a.state === "active").length;
+      parts.push(" ", el("span", { class: "tile-alert-more", text: `+${others.length} more${waitingOthers ? ` (${waitingOthers} unacknowledged)` : ""}` }));
+    }
     this.alert.hidden = false;
-    this.alert.textContent = `${PRIORITY_LABEL[top.priority] || top.priority} · ${ack}${top.message}${more > 0 ? ` (+${more})` : ""}`;
+    this.alert.dataset.state = top.state;
+    this.alert.replaceChildren(...parts);
   }
 
   #renderAction(session) {

@@ -140,14 +140,19 @@ def alert_message(**fields: Any) -> str:
 
 
 class StreamTap:
-    """Relays a page's /ws/dashboard to the server and lets a test inject messages into it."""
+    """Relays a page's /ws/dashboard to the server and lets a test inject messages into it;
+    ``rewrite`` (text -> text) changes each server message on its way to the page."""
 
-    def __init__(self) -> None:
+    def __init__(self, rewrite: Any = None) -> None:
         self.routes: list[Any] = []
+        self.rewrite = rewrite
 
     async def attach(self, page: Any) -> None:
         async def relay(ws: Any) -> None:
-            ws.connect_to_server()  # without handlers, both directions pass through
+            server = ws.connect_to_server()  # without handlers, both directions pass through
+            if self.rewrite is not None:
+                server.on_message(lambda message: ws.send(self.rewrite(message)))
+                ws.on_message(lambda message: server.send(message))
             self.routes.append(ws)
 
         await page.route_web_socket("**/ws/dashboard*", relay)

@@ -43,7 +43,7 @@ async def test_an_alert_from_a_catch_up_batch_shows_its_measurement_time_and_tha
     await expect(late.locator(".alert-measured")).to_be_visible()
     await expect(late.locator(".alert-measured")).to_contain_text("Measured 6 min ago")
     await expect(late.locator(".alert-measured")).to_contain_text("arrived 6 min late")
-    await expect(late.locator(".alert-time")).to_have_text(re.compile(r"^\d s ago$"))
+    await expect(late.locator(".alert-time")).to_have_text(re.compile(r"^\d\ss ago$"))
     on_time = alerts.filter(has_text="FR")
     await expect(on_time.locator(".alert-message")).to_contain_text("SBP 165")
     await expect(on_time.locator(".alert-measured")).to_be_hidden()
