@@ -231,8 +231,7 @@ async def _send_snapshot(screen: Screen, user: User, since: str | None) -> int:
             "chairs": [s.model_dump(mode="json") for s in statuses],
             "last_reading_id": newest,
             "rule_sets": {
-                protocol: websocket.app.state.rule_set_label(protocol)
-                for protocol in PROTOCOLS
+                protocol: websocket.app.state.rule_set_label(protocol) for protocol in PROTOCOLS
             },
             "limits": {
                 protocol: limits(websocket.app.state.rules_for(protocol, {}))
