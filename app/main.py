@@ -23,7 +23,17 @@ from app import alerts as engine
 from app import bundle
 from app.alerting import AlertRunner
 from app.api import dashboard, ingest, origins
-from app.api.routes import admin, alerts, auth, clinic, docs, frontend, health
+from app.api.routes import (
+    admin,
+    alerts,
+    auth,
+    clinic,
+    docs,
+    frontend,
+    health,
+    observations,
+    records,
+)
 from app.db import create_engine, create_sessionmaker
 from app.hub import create_hub
 from app.lease import RedisLease
@@ -222,6 +232,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for router in (health.router, auth.router, clinic.router, alerts.router, admin.router):
         app.include_router(router)
+    app.include_router(observations.router)
+    app.include_router(records.router)
     app.include_router(ingest.router)
     app.include_router(dashboard.router)
     app.include_router(frontend.router)  # before the /static mount, which would shadow it
