@@ -253,10 +253,16 @@ async def test_a_live_session_with_a_lost_link_a_catch_up_batch_and_an_acknowled
                 for a in (await nurse.get("/api/alerts", params={"session_id": session_id})).json()
                 if a["rule"] == "sbp_high"
             ]
+            # Escalated: the alert says since when, and its message still names the condition.
+            assert alert["escalated_at"] is not None and alert["state"] == "active"
+            assert alert["message"].startswith("SBP ") and "≥ 160 mmHg" in alert["message"]
             acked = await clinician.post(f"/api/alerts/{alert['id']}/ack", json={"note": "recheck"})
             assert acked.status_code == 200, acked.text
-            # Still high three seconds later: it alarms again.
+            # Still high three seconds later: it alarms again, and the escalation wait restarts.
             await monitor.keep_measuring(happened(own, session_id, "sbp_high", "re-alarmed"))
+            again = (await nurse.get("/api/alerts", params={"session_id": session_id})).json()
+            (realarmed,) = [a for a in again if a["rule"] == "sbp_high"]
+            assert realarmed["state"] == "active" and realarmed["escalated_at"] is None
             await monitor.keep_measuring(for_seconds(1.5))
         monitor.device = None  # the link is lost; the monitor keeps measuring
         await monitor.keep_measuring(happened(own, session_id, "monitor_disconnected", "raised"))
