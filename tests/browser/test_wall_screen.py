@@ -164,6 +164,17 @@ async def test_the_busy_clinic_reads_right_on_the_wall_and_in_a_chairs_detail(
     await tablet.evaluate("() => { location.hash = '#replay'; }")
     await expect(tablet.locator(".sessions-table tbody tr").first).to_be_visible()
     await assert_nothing_cut_off(tablet, "stored sessions on a tablet")
+    await tablet.evaluate(f"() => {{ location.hash = '#replay/{made['Chair 3'][1]}'; }}")
+    await expect(tablet.locator(".replay-chart .main-svg").first).to_be_visible()
+    await assert_nothing_cut_off(tablet, "a replay on a tablet")
+    # One column on a tablet: the replay's tile, chart and log one below the other.
+    boxes = [
+        await tablet.locator(selector).bounding_box()
+        for selector in (".replay-tile", ".replay-chart", ".replay-log")
+    ]
+    assert all(boxes), boxes
+    for upper, lower in zip(boxes, boxes[1:], strict=False):
+        assert upper and lower and upper["y"] + upper["height"] <= lower["y"] + 1, boxes
 
 
 async def test_each_vital_shows_its_own_alarm_state_and_an_acknowledgement_keeps_it(
