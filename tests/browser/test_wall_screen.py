@@ -5,6 +5,7 @@ the screen when alerts wait in silence, one clock format. Screenshots are saved 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import UTC, datetime
@@ -173,7 +174,7 @@ async def test_the_busy_clinic_reads_right_on_the_wall_and_in_a_chairs_detail(
         for selector in (".replay-tile", ".replay-chart", ".replay-log")
     ]
     assert all(boxes), boxes
-    for upper, lower in zip(boxes, boxes[1:], strict=False):
+    for upper, lower in itertools.pairwise(boxes):
         assert upper and lower and upper["y"] + upper["height"] <= lower["y"] + 1, boxes
 
 
