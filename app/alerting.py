@@ -153,7 +153,7 @@ class AlertRunner:
     # -- inputs ----------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        topics = ("readings", "sessions", "devices", ACK_REQUESTS, ACK_RESULTS)
+        topics = ("readings", "sessions", "devices", "observations", ACK_REQUESTS, ACK_RESULTS)
         async with self._hub.subscribe(*topics, maxsize=100_000) as sub:
             self._subscribed.set()
             async for message in sub:
@@ -258,6 +258,14 @@ class AlertRunner:
                     record(target, target.reading(engine_reading(one)))
         elif item.get("type") == "session":
             await self._apply_session(item["session"], record)
+        elif item.get("type") == "observation":
+            seen = item["observation"]
+            target = self._live.get(seen["session_id"])
+            fresh = target is not None and seen["id"] > target.last_observation_id
+            if target is not None and fresh and not target.state.ended:
+                record(target, target.observation(seen))
+                # Stored with this batch, whatever it raised: a restart then knows of it.
+                self._setup_due.add(target.session_id)
         elif item.get("type") in ("connected", "disconnected", "rejected"):
             target = self._for_chair(item["chair_id"])
             if target is not None:

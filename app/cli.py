@@ -230,7 +230,9 @@ def _replay_live(
         _say("error: --speed must be positive or max")
         return 2
     t0 = rows[0].t_s
-    readings = [SimReading(r.t_s - t0, r.sbp, r.dbp, r.map, r.hr, r.spo2) for r in rows]
+    readings = [
+        SimReading(r.t_s - t0, r.sbp, r.dbp, r.map, r.hr, r.spo2, r.rr, r.etco2) for r in rows
+    ]
     report = asyncio.run(
         replay_live(
             args.url,
@@ -276,6 +278,28 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(export.export_csv(record))
     else:
         sys.stdout.write(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from app.main import rules_source
+    from app.records.pdf import RecordUnavailable
+    from app.records.report import session_record
+    from app.services.errors import NotFound
+
+    rules_for = rules_source(settings)
+    clinic = settings.clinic_name
+    try:
+        record = _run_db(
+            settings,
+            lambda db: session_record(db, args.session, rules_for, clinic, settings.clock),
+        )
+    except (NotFound, RecordUnavailable) as exc:
+        _say(f"error: {exc.detail}")
+        return 1
+    path = Path(args.output)
+    path.write_bytes(record.pdf)
+    _say(f"wrote {path} ({record.pages} page{'' if record.pages == 1 else 's'})")
     return 0
 
 
@@ -340,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         help="replay a trace or an exported session: to a running server, or --offline",
     )
-    replay.add_argument("trace", help="CSV trace (t_s,sbp,dbp,map,hr,spo2) or a JSON export")
+    replay.add_argument(
+        "trace", help="CSV trace (t_s,sbp,dbp,map,hr,spo2[,rr][,etco2]) or a JSON export"
+    )
     replay.add_argument("--offline", action="store_true", help="no server: run the engine here")
     replay.add_argument("--json", action="store_true", help="offline: one JSON event per line")
     replay.add_argument("--protocol", choices=["spravato", "iv-ketamine"])
@@ -379,6 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("session", type=int, help="session id")
     exp.add_argument("--format", choices=["json", "csv"], default="json")
     exp.set_defaults(handler=cmd_export)
+
+    rep = sub.add_parser("report", help="write a session's printable record as PDF")
+    rep.add_argument("session", type=int, help="session id")
+    rep.add_argument("-o", "--output", required=True, metavar="FILE.pdf", help="where to write it")
+    rep.set_defaults(handler=cmd_report)
     return parser
 
 

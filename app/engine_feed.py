@@ -35,6 +35,18 @@ def engine_reading(message: dict[str, Any]) -> engine.Reading:
         map=message.get("map"),
         hr=message.get("hr"),
         spo2=message.get("spo2"),
+        rr=message.get("rr"),
+        etco2=message.get("etco2"),
+    )
+
+
+def engine_observation(message: dict[str, Any], t: float) -> engine.Observation:
+    """A stored observation (its payload) as the engine's input at time ``t``."""
+    return engine.Observation(
+        t=t,
+        moaas=message.get("moaas"),
+        dissociation=message.get("dissociation"),
+        respiratory=message.get("respiratory"),
     )
 
 
@@ -65,6 +77,7 @@ class LiveSession:
     saved_at: float = 0.0  # wall time its state was last stored
     setup_stored: bool = False  # the stored row holds the current set-up (rules and all)
     monitor_inputs: list[MonitorInput] = field(default_factory=list)  # not stored yet
+    last_observation_id: int = 0  # the newest of the session's observations fed
 
     @property
     def dose_known(self) -> bool:
@@ -122,6 +135,18 @@ class LiveSession:
         self.monitor_inputs.append(MonitorInput(now, kind, code, self.last_reading_id))
         return events
 
+    def observation(self, message: dict[str, Any]) -> list[engine.AlertEvent]:
+        """A nurse's observation (its payload), at the time it was observed; on the readings'
+        clock at that clock's present, as an acknowledgement is."""
+        if self.readings_clock:
+            t = self.last_t if self.last_t is not None else self.state.now
+        else:
+            observed = epoch(message["at"])
+            assert observed is not None
+            t = observed
+        self.last_observation_id = max(self.last_observation_id, int(message["id"]))
+        return self.step(engine_observation(message, t))
+
     def _dose_before(self, t: float) -> list[engine.AlertEvent]:
         if self.pending_dose is None or t <= self.pending_dose:
             return []
@@ -152,6 +177,7 @@ class LiveSession:
             "engine": engine.state_to_dict(self.state, with_setup=False),
             "pending_dose": self.pending_dose,
             "last_t": self.last_t,
+            "last_observation_id": self.last_observation_id,
         }
 
     def setup_snapshot(self) -> dict[str, Any]:
@@ -180,4 +206,5 @@ class LiveSession:
             pending_dose=data.get("pending_dose"),
             last_t=data.get("last_t"),
             setup_stored=setup is not None,
+            last_observation_id=data.get("last_observation_id", 0),
         )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import alerts as engine
 from app.engine_feed import LiveSession, engine_reading
-from app.models import EngineSnapshot, MonitorEvent, Reading, TreatmentSession
+from app.models import EngineSnapshot, MonitorEvent, Observation, Reading, TreatmentSession
 from app.models.base import utcnow
 from app.services import alerts as alert_store
 from app.services import audit
@@ -166,7 +166,18 @@ async def restore_sessions(
             .where(Reading.session_id == session.id, Reading.id > live.last_reading_id)
             .order_by(Reading.id)
         )
+        # Observations the stored state has not seen go in among the readings as they arrived.
+        unseen = list(
+            await db.scalars(
+                select(Observation)
+                .where(Observation.session_id == session.id)
+                .where(Observation.id > live.last_observation_id)
+                .order_by(Observation.id)
+            )
+        )
         for row in rows.mappings():
+            while unseen and unseen[0].recorded_at <= row["received_at"]:
+                events += live.observation(_observation_input(unseen.pop(0)))
             reading = engine_reading({**row, "ts": row["measured_at"]})
             if dose_at is not None and reading.t > dose_at:
                 events += live.dose(dose_at)
@@ -175,9 +186,22 @@ async def restore_sessions(
             live.last_reading_id = row["id"]
         if dose_at is not None:
             events += live.dose(dose_at)
+        for observation in unseen:
+            events += live.observation(_observation_input(observation))
         restored[session.id] = live
         replayed[session.id] = events
     return restored, replayed
+
+
+def _observation_input(observation: Observation) -> dict[str, Any]:
+    """A stored observation in the form the live feed takes it (its stream payload)."""
+    return {
+        "id": observation.id,
+        "at": observation.at,
+        "moaas": observation.moaas,
+        "dissociation": observation.dissociation,
+        "respiratory": observation.respiratory,
+    }
 
 
 async def _stored_or_new(

@@ -21,6 +21,7 @@ from typing import Any
 
 from app import alerts as engine
 from app.engine_feed import LiveSession
+from app.wire import VITALS
 
 Apply = Callable[[LiveSession], list[engine.AlertEvent]]
 OnNote = Callable[[str], None]
@@ -128,6 +129,9 @@ def _timeline(
             items.append(_Due(at, REQUEST, _nibp_interval(detail.get("to"))))
     for ack in record["acknowledgements"]:
         items.append(_Due(_epoch(ack["at"]), REQUEST, _acknowledge(ack, on_note)))
+    for seen in record.get("observations") or []:
+        # The engine heard of it when it was entered, as the nurse said it was observed.
+        items.append(_Due(_epoch(seen["recorded_at"]), REQUEST, _observe(seen)))
     if session.get("ended_at"):
         ended = _epoch(session["ended_at"])
         items.append(_Due(ended, REQUEST, lambda live: live.step(engine.SessionEnded(ended))))
@@ -158,7 +162,7 @@ def _feed(record: dict[str, Any]) -> list[_Due]:
 
 
 def _reading(row: dict[str, Any]) -> Apply:
-    vitals = {v: row.get(v) for v in ("sbp", "dbp", "map", "hr", "spo2")}
+    vitals = {v: row.get(v) for v in VITALS}
     reading = engine.Reading(_epoch(row["ts"]), **vitals)
 
     def apply(live: LiveSession) -> list[engine.AlertEvent]:
@@ -208,6 +212,10 @@ def _acknowledge(ack: dict[str, Any], on_note: OnNote | None) -> Apply:
             return []
 
     return apply
+
+
+def _observe(seen: dict[str, Any]) -> Apply:
+    return lambda live: live.observation(seen)
 
 
 def _json(events: list[engine.AlertEvent], t0: float) -> Iterator[dict[str, Any]]:

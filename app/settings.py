@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     ingest_max_batch: int = 500
     heartbeat_s: float = 2.0
     rules_file: Path | None = None
+    # The clinic's name on every screen's header and on the session record.
+    clinic_name: str | None = Field(default=None, max_length=120)
     # How every screen writes the time of day: 24-hour ("14:05") or 12-hour ("2:05 PM").
     clock: Literal["24h", "12h"] = "24h"
     # Failed logins (README, Security): an account locks after this many within the window, an

@@ -1,5 +1,6 @@
-"""Trace files (CSV ``t_s,sbp,dbp,map,hr,spo2``): read them, and run them through the alert
-engine offline with trace time as the engine's clock, ticking as the live service does."""
+"""Trace files (CSV ``t_s,sbp,dbp,map,hr,spo2``, optionally followed by ``rr`` and/or ``etco2``
+when a capnograph was connected): read them, and run them through the alert engine offline with
+trace time as the engine's clock, ticking as the live service does."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,13 @@ from app.alerts import (
     new_state,
     step,
 )
-from app.wire import VitalRejected, check_vitals
+from app.wire import VITALS, VitalRejected, check_vitals
 
+# Every trace has these columns; the respiratory ones come after them, only when measured, so a
+# trace written before capnography (and every tool that reads one) stays as it was.
 COLUMNS = ("t_s", "sbp", "dbp", "map", "hr", "spo2")
+OPTIONAL_COLUMNS = ("rr", "etco2")
 EXPORT_FORMAT = "chairside-session/1"
-VITALS = COLUMNS[1:]
 
 OnReject = Callable[[float, str, str], None]  # a skipped row: (t_s, code, detail)
 OnDrop = Callable[[float, str, str, str], None]  # a dropped cell: (t_s, vital, code, detail)
@@ -49,10 +52,14 @@ class TraceRow:
     map: float | None = None
     hr: float | None = None
     spo2: float | None = None
+    rr: float | None = None
+    etco2: float | None = None
     dropped: tuple[VitalRejected, ...] = ()
 
     def reading(self) -> Reading:
-        return Reading(self.t_s, self.sbp, self.dbp, self.map, self.hr, self.spo2)
+        return Reading(
+            self.t_s, self.sbp, self.dbp, self.map, self.hr, self.spo2, self.rr, self.etco2
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,26 @@ class GapRow:
     """A row with no vital at all: trace time passes, nothing was measured."""
 
     t_s: float
+
+
+def columns_for(vitals: Iterable[str]) -> tuple[str, ...]:
+    """The header of a trace holding ``vitals``: the base columns, then the optional ones
+    among them in their fixed order."""
+    present = set(vitals)
+    return COLUMNS + tuple(name for name in OPTIONAL_COLUMNS if name in present)
+
+
+def _header(path: str | os.PathLike[str], header: list[str] | None) -> tuple[str, ...]:
+    """The trace's columns; TraceError unless they are the base ones, then optional ones once."""
+    cells = tuple(cell.strip() for cell in header or ())
+    extra = cells[len(COLUMNS) :]
+    known = all(name in OPTIONAL_COLUMNS for name in extra) and len(set(extra)) == len(extra)
+    if cells[: len(COLUMNS)] != COLUMNS or not known:
+        optional = "".join(f"[,{name}]" for name in OPTIONAL_COLUMNS)
+        raise TraceError(
+            f"{path}:1: the header must be {','.join(COLUMNS)}{optional}, got {header}"
+        )
+    return cells
 
 
 def is_export(path: str | os.PathLike[str]) -> bool:
@@ -97,20 +124,20 @@ def scan_trace(path: str | os.PathLike[str]) -> Iterator[TraceRow | RejectedRow 
         return
     with open(path, newline="", encoding="utf-8") as handle:
         rows = csv.reader(handle)
-        header = next(rows, None)
-        if header is None or tuple(cell.strip() for cell in header) != COLUMNS:
-            raise TraceError(f"{path}:1: the header must be {','.join(COLUMNS)}, got {header}")
+        columns = _header(path, next(rows, None))
+        vitals = columns[1:]
         previous: float | None = None
         for line, cells in enumerate(rows, start=2):
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(cells) != len(COLUMNS):
-                raise TraceError(f"{path}:{line}: expected {len(COLUMNS)} cells, got {len(cells)}")
+            if len(cells) != len(columns):
+                raise TraceError(f"{path}:{line}: expected {len(columns)} cells, got {len(cells)}")
             t = _time(path, line, cells[0])
             if previous is not None and t < previous:
                 raise TraceError(f"{path}:{line}: t_s {cells[0]} goes back in time")
             previous = t
-            yield _classify(t, cells[1:])
+            by_vital = dict(zip(vitals, cells[1:], strict=True))
+            yield _classify(t, [by_vital.get(name, "") for name in VITALS])
 
 
 def _time(path: str | os.PathLike[str], line: int, cell: str) -> float:

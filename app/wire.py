@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-VITALS: tuple[str, ...] = ("sbp", "dbp", "map", "hr", "spo2")
+VITALS: tuple[str, ...] = ("sbp", "dbp", "map", "hr", "spo2", "rr", "etco2")
 BP_VITALS: tuple[str, ...] = ("sbp", "dbp", "map")
 # What a bedside monitor can report, not what is typical: a value inside these ranges may be a
 # real measurement and a reason to alarm; one outside them no monitor could have measured. The
@@ -38,6 +38,15 @@ VITAL_RANGES: dict[str, tuple[float, float]] = {
     # SpO2: Masimo and Mindray 0-100 %, Nellcor 1-100 % (iPM-9800 manual A.5); accuracy is
     # specified only for 70-100 % (BeneVision N22 manual A.14), but a low value still alarms.
     "spo2": (0, 100),
+    # Respiration rate, breaths/min: capnographs' airway RR (awRR) reads 0-150 (Medtronic
+    # Capnostream and Philips Microstream modules: from knowledge, not a checked spec; the
+    # Spacelabs capnography manual's RR alarm limits go to 150 BPM), impedance RR 0-120 (Philips,
+    # from knowledge). 0 is a measurement: no breath (apnoea).
+    "rr": (0, 150),
+    # End-tidal CO2, mmHg: Capnostream and Microstream 0-150 (from knowledge, not a checked spec);
+    # mainstream and sidestream modules read 0-99 or more (Spacelabs' EtCO2 alarm limits go to
+    # 76 mmHg). 0 is a measurement: no CO2 exhaled (apnoea, a blocked or displaced cannula).
+    "etco2": (0, 150),
 }
 VITAL_UNITS: dict[str, str] = {
     "sbp": "mmHg",
@@ -45,6 +54,8 @@ VITAL_UNITS: dict[str, str] = {
     "map": "mmHg",
     "hr": "/min",
     "spo2": "%",
+    "rr": "/min",
+    "etco2": "mmHg",
 }
 MAX_FRAME_BYTES = 256 * 1024
 MAX_BATCH_READINGS = 1000
@@ -89,7 +100,7 @@ class VitalCheck:
     def problem(self) -> tuple[str, str]:
         """The reading's error when nothing is kept: the first problem's code, every detail."""
         if not self.rejected:
-            return ("no_vitals", "a reading needs at least one of sbp, dbp, map, hr, spo2")
+            return ("no_vitals", f"a reading needs at least one of {', '.join(VITALS)}")
         details = dict.fromkeys(r.detail for r in self.rejected)  # a BP check names 3 vitals
         return (self.rejected[0].code, "; ".join(details))
 
@@ -105,6 +116,8 @@ class ReadingIn:
     map: float | None = None
     hr: float | None = None
     spo2: float | None = None
+    rr: float | None = None
+    etco2: float | None = None
     rejected: tuple[VitalRejected, ...] = ()
 
     def vitals(self) -> dict[str, float | None]:
@@ -166,7 +179,7 @@ def check_vitals(
 
     A value that is not a number or outside its plausible range is dropped alone. The BP
     consistency checks involve two values and cannot tell which is wrong, so a failure drops
-    the whole BP reading (sbp, dbp and map); HR and SpO2 are kept. Problems are checked (and
+    the whole BP reading (sbp, dbp and map); HR, SpO2, RR and EtCO2 are kept. Problems are checked (and
     listed) as a whole reading's were: values, then ranges, then consistency.
     """
     values: dict[str, float | None] = {}

@@ -23,17 +23,20 @@ from simulators.courses import PROTOCOLS, SimReading, dose_time, outage_window, 
 from simulators.monitor import Monitor, MonitorStats
 
 log = logging.getLogger(__name__)
+# Chair 4 has a capnograph: sedation shows first in its breathing (RR, EtCO2), then in SpO2.
 SCENARIO_MIX: tuple[str, ...] = (
     "typical",
     "hypertensive",
     "marked-rise",
-    "desaturation",
+    "respiratory-depression",
     "tachycardia",
     "artefacts",
     "disconnect",
     "elevated-predose",
     "bradycardia",
     "no-predose",
+    "desaturation",
+    "apnoea",
 )
 NIBP_CYCLE_S = 300.0
 PROGRESS_EVERY_S = 2.0

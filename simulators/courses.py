@@ -25,6 +25,8 @@ SCENARIOS: tuple[str, ...] = (
     "disconnect",
     "elevated-predose",
     "no-predose",
+    "respiratory-depression",
+    "apnoea",
 )
 PROTOCOLS: tuple[str, ...] = ("spravato", "iv-ketamine")
 MIN = 60.0
@@ -34,6 +36,8 @@ NIBP_FAST_UNTIL_S = 60 * MIN
 NIBP_FIRST_AT_S = 60.5  # first cuff cycle a minute after the monitor is put on
 NIBP_RETRY_S = 75.0  # a failed cuff cycle is retried once, as monitors do
 TRACE_HEADER = ("t_s", "sbp", "dbp", "map", "hr", "spo2")
+# A capnograph's columns, written after the others only when a reading carries them.
+RESPIRATORY_COLUMNS = ("rr", "etco2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +50,12 @@ class SimReading:
     map: float | None = None
     hr: float | None = None
     spo2: float | None = None
+    rr: float | None = None
+    etco2: float | None = None
 
     def vitals(self) -> dict[str, float]:
         values = {"sbp": self.sbp, "dbp": self.dbp, "map": self.map, "hr": self.hr}
-        values["spo2"] = self.spo2
+        values.update(spo2=self.spo2, rr=self.rr, etco2=self.etco2)
         return {name: value for name, value in values.items() if value is not None}
 
 
@@ -105,6 +111,10 @@ class Course:
     failed_cuff_s: float | None = None  # post-dose time of the one failed cuff cycle
     nibp_before_dose: bool = True
     outage_s: tuple[float, float] | None = None  # post-dose window the monitor is off the network
+    # A capnograph on the chair: RR (breaths/min) and EtCO2 (mmHg) with the oximetry each second.
+    capnograph: bool = False
+    rr0: float = 14.0
+    etco20: float = 37.0
 
     def response(self, s: float) -> float:
         """The drug's effect, 0 before the dose, 1 at the peak, back near 0 by 2 h."""
@@ -130,6 +140,12 @@ class Course:
 
     def true_spo2(self, s: float) -> float:
         return self._episodes("spo2", s, self.spo20)
+
+    def true_rr(self, s: float) -> float:
+        return self._episodes("rr", s, self.rr0)
+
+    def true_etco2(self, s: float) -> float:
+        return self._episodes("etco2", s, self.etco20)
 
 
 def course_rng(seed: int, chair_index: int, scenario: str, protocol: str) -> random.Random:
@@ -200,7 +216,37 @@ def build_course(scenario: str, protocol: str, rng: random.Random) -> Course:
         )
     if scenario == "no-predose":
         return replace(course, nibp_before_dose=False)
+    if scenario in ("respiratory-depression", "apnoea"):
+        return _breathing_course(scenario, course, rng)
     return course
+
+
+def _breathing_course(scenario: str, course: Course, rng: random.Random) -> Course:
+    """A chair with a capnograph: normal RR 12-18/min and EtCO2 35-40 mmHg, then the episode.
+
+    Respiratory depression (sedation): over about 5 minutes RR falls to 6-8/min and EtCO2
+    climbs past 50 mmHg as CO2 is retained; SpO2 follows only late, minutes after, to about
+    91 %, and everything recovers over a few minutes. Apnoea: breathing stops for about 30 s.
+    The capnograph's EtCO2 falls within seconds (no exhaled CO2), its RR, counted over the
+    last breaths, a few seconds later; then breathing resumes.
+    """
+    u = rng.uniform
+    course = replace(course, capnograph=True, rr0=u(12.5, 17.5), etco20=u(35.5, 39.5))
+    if scenario == "respiratory-depression":
+        start, ramp, hold = u(20, 28) * MIN, 5 * MIN, u(6, 8) * MIN
+        late = start + ramp + 2 * MIN  # SpO2 starts to fall two minutes after RR has
+        depression = (
+            Episode("rr", start, ramp, hold, u(6.8, 7.6)),
+            Episode("etco2", start, ramp, hold, u(53, 57)),
+            Episode("spo2", late, 2 * MIN, max(hold - 4 * MIN, MIN), u(90.5, 91.5)),
+        )
+        return replace(course, episodes=depression)
+    start, pause = u(25, 40) * MIN, u(28, 34)
+    apnoea = (
+        Episode("etco2", start, 3, pause, u(0, 2)),
+        Episode("rr", start, 8, pause - 4, 0),
+    )
+    return replace(course, episodes=apnoea)
 
 
 def nibp_times(duration_s: float, dose_at_s: float, nibp_cycle_s: float) -> list[float]:
@@ -256,7 +302,7 @@ def _pulse_readings(
     course: Course, rng: random.Random, duration_s: float, dose_at_s: float
 ) -> list[SimReading]:
     out = []
-    hr_drift = spo2_drift = 0.0
+    hr_drift = spo2_drift = rr_drift = co2_drift = 0.0
     for step in range(int(duration_s) + 1):
         t = float(step)
         s = t - dose_at_s
@@ -268,7 +314,15 @@ def _pulse_readings(
         for spike in course.spikes:
             if spike.start <= s < spike.start + spike.length:
                 hr, spo2 = (spike.value, spo2) if spike.vital == "hr" else (hr, spike.value)
-        out.append(SimReading(t_s=t, hr=hr, spo2=spo2))
+        if not course.capnograph:
+            out.append(SimReading(t_s=t, hr=hr, spo2=spo2))
+            continue
+        # A capnograph's numerics: RR averaged over the last breaths, EtCO2 breath to breath.
+        rr_drift = 0.95 * rr_drift + rng.gauss(0, 0.08)
+        co2_drift = 0.97 * co2_drift + rng.gauss(0, 0.15)
+        rr = max(0, round(course.true_rr(s) + rr_drift + rng.gauss(0, 0.25)))
+        etco2 = max(0, round(course.true_etco2(s) + co2_drift + rng.gauss(0, 0.4)))
+        out.append(SimReading(t_s=t, hr=hr, spo2=spo2, rr=rr, etco2=etco2))
     return out
 
 
@@ -293,15 +347,22 @@ def _cell(value: float | None) -> str:
 
 
 def trace_rows(readings: Iterable[SimReading]) -> list[list[str]]:
-    """The trace CSV rows (PRODUCT.md "Trace file"), header first."""
-    rows = [list(TRACE_HEADER)]
+    """The trace CSV rows (PRODUCT.md "Trace file"), header first; ``rr`` and ``etco2``
+    columns follow only when a reading carries them (a course without a capnograph writes the
+    trace it always did)."""
+    readings = list(readings)
+    extra = [
+        name for name in RESPIRATORY_COLUMNS if any(getattr(r, name) is not None for r in readings)
+    ]
+    rows = [[*TRACE_HEADER, *extra]]
     for r in readings:
-        vitals = (r.sbp, r.dbp, r.map, r.hr, r.spo2)
+        vitals = [r.sbp, r.dbp, r.map, r.hr, r.spo2, *(getattr(r, name) for name in extra)]
         rows.append([f"{r.t_s:.1f}", *(_cell(v) for v in vitals)])
     return rows
 
 
 def write_trace_csv(readings: Iterable[SimReading], path: str | Path) -> None:
-    """Write readings as a replayable trace: ``t_s,sbp,dbp,map,hr,spo2``, blanks for absent."""
+    """Write readings as a replayable trace: ``t_s,sbp,dbp,map,hr,spo2`` (then ``rr,etco2``
+    when measured), blanks for absent."""
     with Path(path).open("w", newline="", encoding="ascii") as handle:
         csv.writer(handle, lineterminator="\n").writerows(trace_rows(readings))

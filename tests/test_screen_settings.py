@@ -29,6 +29,7 @@ async def test_the_snapshot_gives_the_24_hour_clock_and_the_default_limits(
 ) -> None:
     snapshot = await snapshot_of(clinic)
     assert snapshot["clock"] == "24h"
+    assert snapshot["clinic_name"] is None  # the screens say "Chairside"
     limits = {(x["rule"]): x for x in snapshot["limits"]["spravato"]}
     assert limits["sbp_critical"] == {
         "rule": "sbp_critical",
@@ -59,13 +60,16 @@ async def test_a_clinic_on_the_12_hour_clock_and_its_own_limits(
             }
         )
     )
-    settings = clinic.settings.model_copy(update={"clock": "12h", "rules_file": rules})
+    settings = clinic.settings.model_copy(
+        update={"clock": "12h", "rules_file": rules, "clinic_name": "Harbour Clinic"}
+    )
     server = LiveServer(settings).start()
     try:
         snapshot = await snapshot_of(Clinic(server=server, settings=settings))
     finally:
         server.stop()
     assert snapshot["clock"] == "12h"
+    assert snapshot["clinic_name"] == "Harbour Clinic"
     iv = {x["rule"]: x for x in snapshot["limits"]["iv-ketamine"]}
     assert iv["hr_high"]["threshold"] == 110
     assert "hr_low" not in iv  # switched off: nothing to mark

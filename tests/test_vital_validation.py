@@ -149,7 +149,7 @@ def test_a_trace_row_keeps_the_same_cells_the_ingest_keeps(cells: dict[str, str]
     line = ",".join(["0", *(cells.get(name, "") for name in VITALS)])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "row.csv"
-        path.write_text("t_s,sbp,dbp,map,hr,spo2\n" + line + "\n", encoding="utf-8")
+        path.write_text(",".join(["t_s", *VITALS]) + "\n" + line + "\n", encoding="utf-8")
         (row,) = scan_trace(path)
     as_sent: dict[str, object] = {}
     for name, cell in cells.items():

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from app.alerts import conditions, messages
+from app.alerts import conditions, messages, observations
+from app.alerts.breathing import apnoea_on_time
 from app.alerts.conditions import VitalStream
 from app.alerts.events import AlertEvent
 from app.alerts.inputs import Reading, ReadingRejected
@@ -217,7 +218,10 @@ def on_time(state: EngineState) -> list[AlertEvent]:
                 text = f"BP not overdue on a cuff cycle of {messages.duration(cycle)}"
                 events += book.end_condition(rule, now, None, text)
     if state.streams:
+        # Apnoea first: raised, it blocks the low-RR alerts it supersedes at this same instant.
+        events += apnoea_on_time(state)
         events += conditions.evaluate_time(state)
+    events += observations.reassess(state)
     if state.bp_unconfirmed is not None:
         events += conditions.remeasure_due(state)
     if state.dose_at is not None:
@@ -250,4 +254,5 @@ def _after_dose(state: EngineState, dose_at: float) -> list[AlertEvent]:
             rule, state.latest.get("sbp"), state.baseline.sbp, since_dose
         )
         events += _raise(state, rule, None, text, momentary=True)
+    events += observations.observation_due(state, dose_at)
     return events

@@ -213,6 +213,8 @@ def evaluate_vitals(state: EngineState, reading: Reading) -> list[AlertEvent]:
         ("map", reading.map),
         ("hr", reading.hr),
         ("spo2", reading.spo2),
+        ("rr", reading.rr),
+        ("etco2", reading.etco2),
     ):
         if value is None:
             continue

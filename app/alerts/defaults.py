@@ -9,11 +9,15 @@ from __future__ import annotations
 from app.alerts.errors import RuleError
 from app.alerts.rules import PROTOCOLS, Condition, Kind, Priority, Rule, RuleSet, Vital
 
-DEFAULTS_VERSION = "2"
+DEFAULTS_VERSION = "3"
 # The cuff cycle a session runs on when it sets none (proposals): Spravato every 5 min (the
 # simulator's default, CLINICAL.md); IV ketamine every 10 min ("BP typically every 10 min
 # during the infusion", CLINICAL.md "Evidence"). bp_overdue fires at 1.5 × the interval.
 NIBP_INTERVAL_S = {"spravato": 300.0, "iv-ketamine": 600.0}
+# How often the nurse records sedation, dissociation and breathing after the dose (proposal:
+# the Spravato REMS asks for monitoring of sedation and dissociation for at least 2 h and
+# names no cadence; 15 min is Chairside's proposal, the same for both protocols).
+OBSERVATION_INTERVAL_S = {"spravato": 900.0, "iv-ketamine": 900.0}
 
 
 def _vital_rule(
@@ -176,6 +180,112 @@ def _physiological(hr_high: float, hr_high_clear: float) -> list[Rule]:
     ]  # fmt: skip
 
 
+def _respiratory() -> list[Rule]:
+    """Breathing from a capnograph (RR and EtCO2): it shows hypoventilation minutes before
+    SpO2 falls, and later still on supplemental oxygen."""
+    apnoea = Rule(
+        id="apnoea",
+        vital="rr",
+        kind="physiological",
+        condition="apnoea",
+        threshold=0.0,
+        etco2_threshold=5.0,
+        priority="high",
+        reason=(
+            "No breath for 20 s (RR 0 or EtCO2 < 5 mmHg) while the capnograph is connected: "
+            "apnoea. Capnographs' apnoea delays are 10-45 s, often 20-30 s by default "
+            "(Edan, Spacelabs manuals); 20 s and 5 mmHg are proposals for the medical director"
+        ),
+        persist_s=20.0,
+        clear_hold_s=20.0,
+        latching=True,
+        realarm_after_s=180.0,
+        supersedes=("rr_critical_low", "rr_low"),
+        min_threshold=0.0,
+        max_threshold=3.0,
+    )
+    return [
+        apnoea,
+        _vital_rule(
+            "rr_critical_low", "rr", "below", 5, 7, "high",
+            "RR ≤ 5/min for 20 s: severe respiratory depression (proposal for the medical "
+            "director)",
+            persist_s=20, bounds=(2, 8), supersedes=("rr_low",),
+        ),
+        _vital_rule(
+            "rr_low", "rr", "below", 8, 10, "medium",
+            "RR ≤ 8/min for 30 s: slow breathing, respiratory depression before SpO2 falls "
+            "(proposal for the medical director)",
+            persist_s=30, bounds=(4, 12),
+        ),
+        _vital_rule(
+            "etco2_high", "etco2", "above", 50, 45, "medium",
+            "EtCO2 ≥ 50 mmHg for 30 s: CO2 retained, hypoventilation (normal 35-45; proposal "
+            "for the medical director)",
+            persist_s=30, bounds=(45, 70), supersedes=("etco2_rise",),
+        ),
+        _vital_rule(
+            "etco2_rise", "etco2", "rise_above_baseline", 10, 5, "medium",
+            "EtCO2 ≥ 10 mmHg above the pre-dose baseline for 30 s: hypoventilation from this "
+            "patient's own level (proposal for the medical director)",
+            persist_s=30, bounds=(5, 20),
+        ),
+    ]  # fmt: skip
+
+
+def _observed_rule(
+    rule_id: str,
+    condition: Condition,
+    threshold: float | None,
+    priority: Priority,
+    reason: str,
+    *,
+    supersedes: tuple[str, ...] = (),
+    bounds: tuple[float, float] | None = None,
+) -> Rule:
+    """A rule the nurse's observation raises: no persistence (the observation is the finding),
+    the lifecycle of any physiological alert of its priority."""
+    return Rule(
+        id=rule_id,
+        vital=None,
+        kind="physiological",
+        condition=condition,
+        threshold=threshold,
+        priority=priority,
+        reason=reason,
+        latching=priority == "high",
+        escalate_after_s=120.0 if priority == "medium" else None,
+        realarm_after_s=180.0 if priority == "high" else 600.0,
+        supersedes=supersedes,
+        min_threshold=bounds[0] if bounds else None,
+        max_threshold=bounds[1] if bounds else None,
+    )
+
+
+def _observed() -> list[Rule]:
+    """What the nurse's observation raises: deep sedation and depressed breathing. Dissociation
+    raises nothing: it is expected with esketamine and ketamine; it is recorded and reported."""
+    return [
+        _observed_rule(
+            "sedation_deep", "moaas_at_or_below", 1, "high",
+            "MOAA/S ≤ 1 observed (responds only to a painful stimulus, or not at all): deep "
+            "sedation; the Spravato REMS asks for monitoring of sedation (high: proposal)",
+            supersedes=("sedation_moderate",), bounds=(0, 2),
+        ),
+        _observed_rule(
+            "sedation_moderate", "moaas_at_or_below", 2, "medium",
+            "MOAA/S 2 observed (responds only to mild prodding or shaking): the patient "
+            "needs closer watching (medium: proposal)",
+            bounds=(1, 3),
+        ),
+        _observed_rule(
+            "respiratory_depressed", "respiratory_depressed", None, "high",
+            "Respiratory depression observed by the nurse: the Spravato REMS lists it among "
+            "what monitoring watches for (high: proposal)",
+        ),
+    ]  # fmt: skip
+
+
 def _technical() -> list[Rule]:
     return [
         _event_rule(
@@ -198,6 +308,11 @@ def _technical() -> list[Rule]:
             "spo2_lost", "spo2", "technical", "vital_lost", 30, "medium",
             "SpO2 stopped arriving while other vitals continue: probe off; the same 30 s as "
             "no data (proposal)",
+        ),
+        _event_rule(
+            "etco2_lost", "etco2", "technical", "vital_lost", 30, "medium",
+            "EtCO2 stopped arriving while other vitals continue: sampling line or cannula "
+            "off; the same 30 s as no data (proposal)",
         ),
         _event_rule(
             "bp_overdue", "sbp", "technical", "bp_overdue", 1.5, "low",
@@ -228,6 +343,11 @@ def _advisories(protocol: str) -> list[Rule]:
             "Some clinics confirm a high NIBP by re-measuring; ≥ 200/120 alarms at once. "
             "The 10 min to confirm is a proposal",
             dbp_threshold=120.0, window_s=600.0, enabled=False,
+        ),
+        _event_rule(
+            "observation_due", None, "advisory", "observation_due", None, "low",
+            "Spravato REMS: monitor sedation and dissociation for at least 2 h; a nurse's "
+            "observation every observation_interval_s (15 min) after the dose is a proposal",
         ),
     ]  # fmt: skip
     if protocol == "spravato":
@@ -261,6 +381,13 @@ def default_rules(protocol: str) -> RuleSet:
     return RuleSet(
         name=f"chairside-default-{protocol}",
         version=DEFAULTS_VERSION,
-        rules=(*_physiological(*hr_high), *_technical(), *_advisories(protocol)),
+        rules=(
+            *_physiological(*hr_high),
+            *_respiratory(),
+            *_observed(),
+            *_technical(),
+            *_advisories(protocol),
+        ),
         nibp_interval_s=NIBP_INTERVAL_S[protocol],
+        observation_interval_s=OBSERVATION_INTERVAL_S[protocol],
     )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from app.alerts import checks
+from app.alerts import checks, observations
 from app.alerts.baseline import PredoseHistory
+from app.alerts.breathing import evaluate_apnoea
 from app.alerts.conditions import evaluate_vitals
 from app.alerts.errors import DoseAlreadyMarked, SessionClosed
 from app.alerts.events import AlertEvent
@@ -22,6 +23,7 @@ from app.alerts.inputs import (
     DeviceDisconnected,
     DoseMarked,
     Input,
+    Observation,
     Reading,
     ReadingRejected,
     SessionEnded,
@@ -74,6 +76,10 @@ def step(state: EngineState, event: Input) -> tuple[EngineState, list[AlertEvent
         events += [dataclasses.replace(e, measured_t=event.t) for e in caused]
     elif isinstance(event, Tick):
         pass
+    elif isinstance(event, Observation):
+        # Like a reading's, what an observation caused carries the time it was made.
+        caused = observations.on_observation(state, event)
+        events += [dataclasses.replace(e, measured_t=event.t) for e in caused]
     elif isinstance(event, Acknowledge):
         assert ack_target is not None
         rule = state.index.by_id[ack_target.rule]
@@ -106,12 +112,16 @@ def _on_reading(state: EngineState, reading: Reading) -> list[AlertEvent]:
         ("map", reading.map),
         ("hr", reading.hr),
         ("spo2", reading.spo2),
+        ("rr", reading.rr),
+        ("etco2", reading.etco2),
     ):
         if value is not None:
             latest[vital] = value
     if state.dose_at is None:
-        state.history.add(reading.t, reading.sbp, reading.dbp, reading.hr)
+        state.history.add(reading.t, reading.sbp, reading.dbp, reading.hr, reading.etco2)
     events = checks.on_reading(state, reading)
+    # Apnoea first: raised, it blocks the low-RR alerts it supersedes on this same reading.
+    events += evaluate_apnoea(state, reading)
     events += evaluate_vitals(state, reading)
     return events
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One accepted measurement: an NIBP cycle (sbp/dbp/map) and/or pulse oximetry (hr/spo2)."""
+    """One accepted measurement: an NIBP cycle (sbp/dbp/map), pulse oximetry (hr/spo2) and/or
+    capnography (rr breaths/min, etco2 mmHg), in any combination."""
 
     t: float
     sbp: float | None = None
@@ -18,10 +19,18 @@ class Reading:
     map: float | None = None
     hr: float | None = None
     spo2: float | None = None
+    rr: float | None = None
+    etco2: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.is_nibp and self.hr is None and self.spo2 is None:
-            raise ValueError("a reading needs at least one of sbp, dbp, map, hr, spo2")
+        if (
+            not self.is_nibp
+            and self.hr is None
+            and self.spo2 is None
+            and self.rr is None
+            and self.etco2 is None
+        ):
+            raise ValueError("a reading needs at least one of sbp, dbp, map, hr, spo2, rr, etco2")
 
     @property
     def is_nibp(self) -> bool:
@@ -75,6 +84,41 @@ class ReadingRejected:
     code: str
 
 
+MOAAS_SCORES = range(6)
+DISSOCIATION_LEVELS = ("none", "mild", "moderate", "severe")
+RESPIRATORY_STATUSES = ("normal", "depressed")
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A nurse's bedside observation."""
+
+    t: float
+    moaas: int | None = None  # MOAA/S 0-5 (5 = responds readily to name spoken in normal tone)
+    dissociation: str | None = None  # "none" | "mild" | "moderate" | "severe"
+    respiratory: str | None = None  # "normal" | "depressed"
+
+    def __post_init__(self) -> None:
+        # A finding the engine cannot read must fail here, not pass as "not assessed".
+        moaas = self.moaas
+        if moaas is not None and (
+            isinstance(moaas, bool) or not isinstance(moaas, int) or moaas not in MOAAS_SCORES
+        ):
+            raise ValueError(f"moaas must be a whole score from 0 to 5, got {moaas!r}")
+        if self.dissociation is not None and self.dissociation not in DISSOCIATION_LEVELS:
+            levels = ", ".join(DISSOCIATION_LEVELS)
+            raise ValueError(f"dissociation must be one of {levels}, got {self.dissociation!r}")
+        if self.respiratory is not None and self.respiratory not in RESPIRATORY_STATUSES:
+            statuses = ", ".join(RESPIRATORY_STATUSES)
+            raise ValueError(f"respiratory must be one of {statuses}, got {self.respiratory!r}")
+
+    @property
+    def assessed(self) -> bool:
+        """Whether it records any finding (a note alone assesses nothing)."""
+        findings = (self.moaas, self.dissociation, self.respiratory)
+        return any(finding is not None for finding in findings)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionEnded:
     """The session ends (discharge): every open alert is resolved."""
@@ -90,5 +134,6 @@ Input = (
     | DeviceConnected
     | DeviceDisconnected
     | ReadingRejected
+    | Observation
     | SessionEnded
 )

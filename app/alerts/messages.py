@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from app.alerts.rules import Rule
 
-LABELS = {"sbp": "SBP", "dbp": "DBP", "map": "MAP", "hr": "HR", "spo2": "SpO2"}
+LABELS = {
+    "sbp": "SBP",
+    "dbp": "DBP",
+    "map": "MAP",
+    "hr": "HR",
+    "spo2": "SpO2",
+    "rr": "RR",
+    "etco2": "EtCO2",
+}
 # SpO2 reads best with the unit on each number ("87 % ≤ 88 %"), the others with it once at the end.
 _EACH = {"spo2": " %"}
-_TAIL = {"sbp": " mmHg", "dbp": " mmHg", "map": " mmHg", "hr": "/min"}
+_TAIL = {
+    "sbp": " mmHg",
+    "dbp": " mmHg",
+    "map": " mmHg",
+    "hr": "/min",
+    "rr": "/min",
+    "etco2": " mmHg",
+}
+# The Modified Observer's Assessment of Alertness/Sedation scale (Chernik et al., J Clin
+# Psychopharmacol 1990), in the words a nurse scores it by.
+MOAAS_WORDS = {
+    5: "responds readily to name spoken in normal tone",
+    4: "lethargic response to name spoken in normal tone",
+    3: "responds only after name is called loudly and/or repeatedly",
+    2: "responds only after mild prodding or shaking",
+    1: "responds only after painful trapezius squeeze",
+    0: "no response after painful trapezius squeeze",
+}
 
 
 def number(value: float) -> str:
@@ -72,8 +97,14 @@ def bp_overdue(rule: Rule, cycle_s: float, source: str) -> str:
     return f"No BP reading for {duration(overdue)} (cuff cycle {duration(cycle_s)}{how})"
 
 
-# Where a lost vital comes from: ECG leads or the oximeter probe (pulse rate).
-_LOST_HINT = {"hr": "leads or probe off?", "spo2": "probe off?"}
+# Where a lost vital comes from: ECG leads or the oximeter probe (pulse rate), the
+# capnograph's nasal cannula or sampling line.
+_LOST_HINT = {
+    "hr": "leads or probe off?",
+    "spo2": "probe off?",
+    "rr": "cannula or sampling line off?",
+    "etco2": "cannula or sampling line off?",
+}
 
 
 def vital_lost(rule: Rule) -> str:
@@ -127,4 +158,43 @@ def discharge_review(
     return (
         f"{head}: BP not settled, SBP {number(sbp)} is {sign}{number(above)} "
         f"from baseline {number(baseline_sbp)}"
+    )
+
+
+def apnoea(rule: Rule, rr: float | None, etco2: float | None, clearing: bool) -> str:
+    """'No breath for 20 s: RR 0/min, EtCO2 2 mmHg'; with ``clearing``, 'Breathing again ...'."""
+    seen = []
+    if rr is not None:
+        seen.append(f"RR {number(rr)}/min")
+    if etco2 is not None:
+        seen.append(f"EtCO2 {number(etco2)} mmHg")
+    values = f": {', '.join(seen)}" if seen else ""
+    if clearing:
+        return f"Breathing again for {duration(rule.clear_hold_s)}{values}"
+    return f"Apnoea: no breath for {duration(rule.persist_s)}{values}"
+
+
+def moaas(score: int) -> str:
+    """'MOAA/S 2 (responds only after mild prodding or shaking)'."""
+    return f"MOAA/S {score} ({MOAAS_WORDS.get(score, 'unknown score')})"
+
+
+def sedation(rule: Rule, score: int, clearing: bool) -> str:
+    limit = number(rule.threshold or 0)
+    if clearing:
+        return f"Sedation observed: {moaas(score)}, no longer ≤ {limit}"
+    return f"Sedation observed: {moaas(score)} ≤ {limit}"
+
+
+def respiratory_depressed(clearing: bool) -> str:
+    if clearing:
+        return "Respiratory status observed: normal"
+    return "Respiratory depression observed by the nurse"
+
+
+def observation_due(interval_s: float, since_dose: bool) -> str:
+    since = "the dose" if since_dose else "the last observation"
+    return (
+        f"Observation due: no sedation/dissociation/breathing check for "
+        f"{duration(interval_s)} since {since}"
     )

@@ -19,6 +19,7 @@ from app.alerts.errors import RuleError
 from app.alerts.rules import (
     CONDITIONS,
     DEFAULT_NIBP_INTERVAL_S,
+    DEFAULT_OBSERVATION_INTERVAL_S,
     KINDS,
     PRIORITIES,
     RULE_ID,
@@ -64,13 +65,25 @@ def load_rules(
     raised. A reading at or above ``threshold``/``dbp_threshold`` (the immediate tier, SBP and
     DBP) alarms at once, as does any reading while a high-BP alert is already open.
 
-    A lost vital is a rule of condition ``vital_lost`` on a continuous vital (hr, spo2), one
-    per vital: ``threshold`` is the seconds without it, while another continuous vital still
-    arrives, that raise it; it applies once the vital has been arriving more often than that.
-    The same seconds are the longest gap in that vital over which persistence is counted.
+    A lost vital is a rule of condition ``vital_lost`` on a continuous vital (hr, spo2, rr,
+    etco2), one per vital: ``threshold`` is the seconds without it, while another continuous
+    vital still arrives, that raise it; it applies once the vital has been arriving more often
+    than that. The same seconds are the longest gap in that vital over which persistence is
+    counted (``etco2_lost`` also says when the capnograph counts as disconnected for apnoea).
+
+    Apnoea is the rule ``apnoea`` (on rr): no breath, RR at or below ``threshold`` or EtCO2
+    below ``etco2_threshold`` mmHg while EtCO2 is arriving, for ``persist_s``::
+
+        {"id": "apnoea", "persist_s": 15, "etco2_threshold": 4}
+
+    ``observation_interval_s``: how often a nurse's observation is due after the dose (default
+    900 s); ``observation_due`` is raised when that long has passed since the dose or the last
+    observation. The observation rules (``moaas_at_or_below`` with a score as ``threshold``,
+    ``respiratory_depressed``) take ``enabled`` and, for the score, ``threshold``.
     """
     data = _decode(source)
-    unknown = set(data) - {"name", "version", "protocol", "nibp_interval_s", "rules", "disable"}
+    allowed = {"name", "version", "protocol", "nibp_interval_s", "observation_interval_s"}
+    unknown = set(data) - allowed - {"rules", "disable"}
     if unknown:
         raise RuleError(f"rule file: unknown field(s) {', '.join(sorted(unknown))}")
     base_protocol = data.get("protocol", protocol)
@@ -98,6 +111,9 @@ def load_rules(
         version=_field_text(data, "version", base.version),
         rules=tuple(by_id.values()),
         nibp_interval_s=_interval(data, base.nibp_interval_s),
+        observation_interval_s=_interval(
+            data, base.observation_interval_s, "observation_interval_s"
+        ),
     )
 
 
@@ -116,6 +132,7 @@ def ruleset_from_dict(data: Mapping[str, Any]) -> RuleSet:
         tuple(_str("rule set", "overridden", x) for x in overridden),
         # Rule sets stored before the field existed ran on the session's interval.
         _interval(data, DEFAULT_NIBP_INTERVAL_S),
+        _interval(data, DEFAULT_OBSERVATION_INTERVAL_S, "observation_interval_s"),
     )
 
 
@@ -166,6 +183,7 @@ def rule_from_dict(data: Any, base: Rule | None = None) -> Rule:
         min_threshold=_optional(rule_id, "min_threshold", merged.get("min_threshold")),
         max_threshold=_optional(rule_id, "max_threshold", merged.get("max_threshold")),
         enabled=_flag(rule_id, "enabled", merged.get("enabled", True)),
+        etco2_threshold=_optional(rule_id, "etco2_threshold", merged.get("etco2_threshold")),
     )
     validate_rule(rule)
     return rule
@@ -229,8 +247,8 @@ def _ids(value: Any) -> list[str]:
     return value
 
 
-def _interval(data: Mapping[str, Any], default: float) -> float:
-    return _number("rule file", "nibp_interval_s", data.get("nibp_interval_s", default))
+def _interval(data: Mapping[str, Any], default: float, name: str = "nibp_interval_s") -> float:
+    return _number("rule file", name, data.get(name, default))
 
 
 def _field_text(data: Mapping[str, Any], name: str, default: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from app.alerts.errors import RuleError
 
-Vital = Literal["sbp", "dbp", "map", "hr", "spo2"]
+Vital = Literal["sbp", "dbp", "map", "hr", "spo2", "rr", "etco2"]
 Kind = Literal["physiological", "technical", "advisory"]
 Priority = Literal["high", "medium", "low"]
 Protocol = Literal["spravato", "iv-ketamine"]
@@ -29,6 +29,10 @@ Condition = Literal[
     "rejected_readings",
     "vital_lost",
     "bp_remeasure",
+    "apnoea",
+    "moaas_at_or_below",
+    "respiratory_depressed",
+    "observation_due",
 ]
 
 VITALS: tuple[Vital, ...] = get_args(Vital)
@@ -39,13 +43,24 @@ CONDITIONS: tuple[Condition, ...] = get_args(Condition)
 PRIORITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
 # Conditions on one vital's value; the others are driven by time and session events.
 THRESHOLD_CONDITIONS = frozenset({"above", "below", "rise_above_baseline"})
-# Vitals a monitor sends about once a second (pulse oximetry, ECG); NIBP comes in cycles.
-CONTINUOUS_VITALS: tuple[Vital, ...] = ("hr", "spo2")
+# Vitals a monitor sends about once a second (pulse oximetry, ECG, and a capnograph's
+# numerics: RR and EtCO2 are updated breath by breath and reported each second); NIBP comes
+# in cycles.
+CONTINUOUS_VITALS: tuple[Vital, ...] = ("hr", "spo2", "rr", "etco2")
 NIBP_VITALS = frozenset({"sbp", "dbp", "map"})
 # When neither the session nor the rule set says how often the cuff cycles (CLINICAL.md:
 # "every 2-15 minutes as set"; the simulator's default is every 5 minutes).
 DEFAULT_NIBP_INTERVAL_S = 300.0
-BASELINE_VITALS = frozenset({"sbp", "dbp", "hr"})
+BASELINE_VITALS = frozenset({"sbp", "dbp", "hr", "etco2"})
+# Rules a nurse's observation raises and clears (no persistence: the observation is the finding).
+OBSERVATION_CONDITIONS = frozenset({"moaas_at_or_below", "respiratory_depressed"})
+# A condition that may have several rules, each a tier of the same finding (MOAA/S ≤ 1, ≤ 2).
+TIERED_CONDITIONS = frozenset({"moaas_at_or_below"})
+# Conditions whose number lives elsewhere: the observation itself, the rule set's interval.
+NO_THRESHOLD = frozenset({"predose_bp_missing", "respiratory_depressed", "observation_due"})
+MOAAS_MAX = 5
+# When the rule set says nothing: a nurse's observation every 15 min after the dose (proposal).
+DEFAULT_OBSERVATION_INTERVAL_S = 900.0
 # Advisories whose trigger is a moment, not a state: they stay until acknowledged.
 ACK_CLEARED = frozenset({"predose_bp_elevated", "discharge_review"})
 # What a clinician may change for one patient; priority, kind and wiring stay the clinic's.
@@ -58,10 +73,14 @@ class Rule:
     """One alert rule. ``threshold`` means, by condition: a limit in the vital's unit (above,
     below), a rise in the vital's unit (rise_above_baseline), seconds (no_data,
     monitor_disconnected, vital_lost, postdose_check_due and discharge_review: seconds after
-    the dose), a multiple of the NIBP cycle (bp_overdue), a count (rejected_readings), or a
+    the dose), a multiple of the NIBP cycle (bp_overdue), a count (rejected_readings), a
     systolic limit (predose_bp_elevated, and bp_remeasure's immediate tier, each with
     ``dbp_threshold`` for the diastolic one; bp_remeasure's ``window_s`` is the time the
-    confirming reading may take)."""
+    confirming reading may take), the breaths/min at or below which there is no breath
+    (apnoea, with ``etco2_threshold`` the EtCO2 in mmHg below which there is none either), or
+    a MOAA/S score at or below which a nurse's observation alarms (moaas_at_or_below).
+    respiratory_depressed and observation_due take none: the observation is the finding, and
+    the rule set's ``observation_interval_s`` says when one is due."""
 
     id: str
     vital: Vital | None
@@ -83,6 +102,7 @@ class Rule:
     min_threshold: float | None = None
     max_threshold: float | None = None
     enabled: bool = True
+    etco2_threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -108,6 +128,8 @@ class RuleSet:
     overridden: tuple[str, ...] = ()
     # The protocol's expected NIBP interval, for a session that sets none (bp_overdue).
     nibp_interval_s: float = DEFAULT_NIBP_INTERVAL_S
+    # How often a nurse's observation is due after the dose (observation_due).
+    observation_interval_s: float = DEFAULT_OBSERVATION_INTERVAL_S
 
     def __post_init__(self) -> None:
         _validate_ruleset(self)
@@ -141,6 +163,7 @@ class RuleSet:
             tuple(by_id[rule.id] for rule in self.rules),
             tuple(sorted({*self.overridden, *overrides})),
             self.nibp_interval_s,
+            self.observation_interval_s,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +172,7 @@ class RuleSet:
             "version": self.version,
             "overridden": list(self.overridden),
             "nibp_interval_s": self.nibp_interval_s,
+            "observation_interval_s": self.observation_interval_s,
             "rules": [rule.to_dict() for rule in self.rules],
         }
 
@@ -190,7 +214,7 @@ def validate_rule(rule: Rule) -> None:
         if rule.vital is None:
             raise fail("vital", f"a {rule.condition!r} rule needs a vital")
         if rule.condition == "rise_above_baseline" and rule.vital not in BASELINE_VITALS:
-            raise fail("vital", "a baseline exists only for sbp, dbp and hr")
+            raise fail("vital", "a baseline exists only for sbp, dbp, hr and etco2")
         if clear is not None and threshold is not None:
             if rule.condition == "below" and clear < threshold:
                 raise fail("clear_threshold", f"{clear:g} must be at or above {threshold:g}")
@@ -201,9 +225,13 @@ def validate_rule(rule: Rule) -> None:
     if rule.condition == "vital_lost" and rule.vital not in CONTINUOUS_VITALS:
         vitals = ", ".join(CONTINUOUS_VITALS)
         raise fail("vital", f"a 'vital_lost' rule is for a continuous vital ({vitals})")
-    if threshold is None and rule.condition != "predose_bp_missing":
+    if threshold is None and rule.condition not in NO_THRESHOLD:
         raise fail("threshold", f"required for condition {rule.condition!r}")
-    if rule.condition not in ("above", "below") and threshold is not None and threshold <= 0:
+    if rule.condition in ("respiratory_depressed", "observation_due") and threshold is not None:
+        raise fail("threshold", f"not used by condition {rule.condition!r}")
+    _check_breathing_and_observation(rule, fail)
+    zero_ok = ("above", "below", "apnoea", "moaas_at_or_below")
+    if rule.condition not in zero_ok and threshold is not None and threshold <= 0:
         raise fail("threshold", f"must be positive, got {threshold:g}")
     if rule.condition in ("rejected_readings", "postdose_check_due", "bp_remeasure") and not (
         rule.window_s
@@ -229,17 +257,40 @@ def validate_rule(rule: Rule) -> None:
         raise fail("reason", "staff must be shown why the rule exists")
 
 
+def _check_breathing_and_observation(rule: Rule, fail: Callable[[str, str], RuleError]) -> None:
+    """What apnoea and the observation rules need beyond the common checks."""
+    condition, threshold = rule.condition, rule.threshold
+    if condition == "apnoea":
+        if rule.vital != "rr":
+            raise fail("vital", "an 'apnoea' rule is on rr (it supersedes the low-RR rules)")
+        if threshold is not None and threshold < 0:
+            raise fail("threshold", f"breaths/min cannot be negative, got {threshold:g}")
+        if rule.etco2_threshold is None or rule.etco2_threshold <= 0:
+            raise fail("etco2_threshold", "required (positive, mmHg) for condition 'apnoea'")
+    elif rule.etco2_threshold is not None:
+        raise fail("etco2_threshold", f"not used by condition {condition!r}")
+    observed = condition in OBSERVATION_CONDITIONS or condition == "observation_due"
+    if observed and rule.vital is not None:
+        raise fail("vital", f"a {condition!r} rule is on no monitored vital (null)")
+    score = threshold if condition == "moaas_at_or_below" else None
+    if score is not None and not (score.is_integer() and 0 <= score <= MOAAS_MAX):
+        raise fail("threshold", f"a MOAA/S score is a whole number 0-5, got {score:g}")
+
+
 def _validate_ruleset(rule_set: RuleSet) -> None:
     interval = rule_set.nibp_interval_s
     if _number("rule set", "nibp_interval_s", interval) <= 0:
         raise RuleError(f"nibp_interval_s: must be positive, got {interval:g}")
+    every = rule_set.observation_interval_s
+    if _number("rule set", "observation_interval_s", every) <= 0:
+        raise RuleError(f"observation_interval_s: must be positive, got {every:g}")
     by_id: dict[str, Rule] = {}
     conditions: dict[tuple[str, str | None], str] = {}
     for rule in rule_set.rules:
         if rule.id in by_id:
             raise RuleError(f"{rule.id}: duplicate rule id")
         by_id[rule.id] = rule
-        if rule.condition not in THRESHOLD_CONDITIONS:
+        if rule.condition not in THRESHOLD_CONDITIONS | TIERED_CONDITIONS:
             # One rule per time- or event-driven condition (per vital for a lost vital).
             key = (rule.condition, rule.vital if rule.condition == "vital_lost" else None)
             if key in conditions:

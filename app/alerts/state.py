@@ -24,7 +24,14 @@ from app.alerts.conditions import (
 from app.alerts.errors import StateError
 from app.alerts.lifecycle import Alert, AlertBook
 from app.alerts.rulefile import ruleset_from_dict
-from app.alerts.rules import PROTOCOLS, THRESHOLD_CONDITIONS, Rule, RuleSet
+from app.alerts.rules import (
+    PRIORITY_RANK,
+    PROTOCOLS,
+    THRESHOLD_CONDITIONS,
+    TIERED_CONDITIONS,
+    Rule,
+    RuleSet,
+)
 
 STATE_FORMAT = 1
 DEFAULT_NO_DATA_S = 30.0
@@ -78,6 +85,7 @@ class RuleIndex:
     """Lookups derived from the rule set (never persisted: rebuilt from it)."""
 
     __slots__ = (
+        "apnoea",
         "blockers",
         "by_id",
         "checks",
@@ -86,6 +94,7 @@ class RuleIndex:
         "gaps",
         "lost_rules",
         "max_gap_s",
+        "sedation_rules",
     )
 
     def __init__(self, rules: RuleSet) -> None:
@@ -96,9 +105,23 @@ class RuleIndex:
             rule.condition: rule
             for rule in rules
             if rule.enabled
-            and rule.condition not in THRESHOLD_CONDITIONS
+            and rule.condition not in THRESHOLD_CONDITIONS | TIERED_CONDITIONS
             and rule.condition != "vital_lost"
         }
+        # The sedation tiers, most severe first (a higher one raised blocks the lower ones).
+        self.sedation_rules: tuple[Rule, ...] = tuple(
+            sorted(
+                (r for r in rules if r.enabled and r.condition == "moaas_at_or_below"),
+                key=lambda r: (PRIORITY_RANK[r.priority], r.threshold or 0.0),
+            )
+        )
+        apnoea = self.event_rules.get("apnoea")
+        # Apnoea counts its persistence like a threshold rule, on "no breath" (1) or not (0).
+        self.apnoea: VitalCheck | None = (
+            None
+            if apnoea is None
+            else VitalCheck(apnoea, True, False, 1.0, 1.0, chained=True, confirmable=False)
+        )
         # One lost-vital rule per continuous vital.
         self.lost_rules: dict[str, Rule] = {
             rule.vital: rule
@@ -159,6 +182,10 @@ class EngineState:
     last_rejected_at: float | None = None
     chains: dict[str, Persistence] = field(default_factory=dict)
     book: AlertBook = field(default_factory=AlertBook)
+    # The nurse's observations: when the last one was made, and its last score and breathing.
+    last_observation_t: float | None = None
+    last_moaas: int | None = None
+    last_respiratory: str | None = None
 
     def __post_init__(self) -> None:
         self.index = RuleIndex(self.setup.rules)
@@ -174,7 +201,12 @@ def state_to_dict(state: EngineState, *, with_setup: bool = True) -> dict[str, A
         "dose_at": state.dose_at,
         "pending_dose": state.pending_dose,
         "ended": state.ended,
-        "baseline": {"sbp": state.baseline.sbp, "dbp": state.baseline.dbp, "hr": state.baseline.hr},
+        "baseline": {
+            "sbp": state.baseline.sbp,
+            "dbp": state.baseline.dbp,
+            "hr": state.baseline.hr,
+            "etco2": state.baseline.etco2,
+        },
         "history": state.history.to_dict(),
         "latest": dict(state.latest),
         "last_data_at": state.last_data_at,
@@ -192,6 +224,9 @@ def state_to_dict(state: EngineState, *, with_setup: bool = True) -> dict[str, A
         "chains": {k: [p.since, p.clear_since, p.last_t] for k, p in state.chains.items()},
         "alerts": [alert.to_dict() for alert in state.book.open.values()],
         "next_alert_no": state.book.next_no,
+        "last_observation_t": state.last_observation_t,
+        "last_moaas": state.last_moaas,
+        "last_respiratory": state.last_respiratory,
     }
     if with_setup:
         data["setup"] = state.setup.to_dict()
@@ -233,6 +268,10 @@ def state_from_dict(data: Mapping[str, Any], setup: SessionSetup | None = None) 
                 {a.rule: a for a in sorted(alerts, key=lambda a: a.alert_no)},
                 data["next_alert_no"],
             ),
+            # Absent from a state stored before observations: none made yet.
+            last_observation_t=data.get("last_observation_t"),
+            last_moaas=data.get("last_moaas"),
+            last_respiratory=data.get("last_respiratory"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"engine state is incomplete or malformed: {exc!r}") from exc

@@ -2,7 +2,8 @@
 
 Messages (each a JSON object keyed on ``type``): ``snapshot``, ``readings`` (catch-up after a
 reconnect with ``?since=<last reading id>``), ``reading``, ``session``, ``device``, ``alert``,
-``heartbeat`` (every few seconds, so a screen can tell it is live), ``resync`` (this screen fell
+``observation`` (a nurse's observation, once stored; the snapshot's ``observations`` holds
+every open session's), ``heartbeat`` (every few seconds, so a screen can tell it is live), ``resync`` (this screen fell
 behind; reconnect with ``since``).
 
 A screen never slows ingest or holds the server's memory: one that falls behind the hub is sent
@@ -29,13 +30,13 @@ from app.api.deps import LOGIN_COOKIE
 from app.hub import RESYNC, Subscription
 from app.models import Reading, User
 from app.models.base import utcnow
-from app.services import alerts, chairs, users
+from app.services import alerts, chairs, observations, users
 from app.services.readings import iso, reading_message
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-LIVE_TOPICS = ("readings", "sessions", "devices", "alerts")
+LIVE_TOPICS = ("readings", "sessions", "devices", "alerts", "observations")
 PROTOCOLS = ("spravato", "iv-ketamine")
 MAX_CATCH_UP = 50_000
 CLOSE_RESYNC = 4000
@@ -238,9 +239,13 @@ async def _send_snapshot(screen: Screen, user: User, since: str | None) -> int:
                 for protocol in PROTOCOLS
             },
             "clock": websocket.app.state.settings.clock,
+            "clinic_name": websocket.app.state.settings.clinic_name,
             "alerts": [
                 alerts.alert_payload(a, names.get(a.acknowledged_by or -1)) for a in open_alerts
             ],
+            "observations": await observations.observation_payloads(
+                db, await observations.open_sessions_observations(db)
+            ),
         }
         await screen.send(snapshot)
         if since is not None and since.isdigit():

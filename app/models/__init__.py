@@ -3,6 +3,8 @@
 from app.models.alert import Alert, AlertEvent, EngineSnapshot, MonitorEvent
 from app.models.base import Base
 from app.models.clinic import Chair, Device, TreatmentSession
+from app.models.discharge import Discharge
+from app.models.observation import Observation
 from app.models.reading import Reading
 from app.models.user import AuditEvent, LoginSession, User
 
@@ -13,9 +15,11 @@ __all__ = [
     "Base",
     "Chair",
     "Device",
+    "Discharge",
     "EngineSnapshot",
     "LoginSession",
     "MonitorEvent",
+    "Observation",
     "Reading",
     "TreatmentSession",
     "User",

@@ -31,3 +31,6 @@ class Reading(Base):
     map: Mapped[float | None]
     hr: Mapped[float | None]
     spo2: Mapped[float | None]
+    # A capnograph's respiration rate (breaths/min) and end-tidal CO2 (mmHg).
+    rr: Mapped[float | None]
+    etco2: Mapped[float | None]

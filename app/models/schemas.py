@@ -208,6 +208,8 @@ class ReadingRead(Read):
     map: float | None
     hr: float | None
     spo2: float | None
+    rr: float | None = None  # breaths/min, from a capnograph
+    etco2: float | None = None  # mmHg
 
 
 class VitalValue(BaseModel):
@@ -223,6 +225,8 @@ class LatestVitals(BaseModel):
     map: VitalValue | None = None
     hr: VitalValue | None = None
     spo2: VitalValue | None = None
+    rr: VitalValue | None = None
+    etco2: VitalValue | None = None
 
 
 class ChairStatus(BaseModel):

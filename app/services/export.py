@@ -1,7 +1,7 @@
 """A session's record for download and replay: CSV in the trace format, or JSON with the
 session, its rule set, its readings (measured and arrived), every alert with its history,
-every acknowledgement, what the engine was told about the monitor, and the session's audit
-trail: enough for ``chairside replay --offline`` to run it again as it ran live."""
+every acknowledgement, what the engine was told about the monitor, the nurse's observations,
+and the session's audit trail: enough for ``chairside replay --offline`` to run it again as it ran live."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AuditEvent, MonitorEvent, Reading
+from app.models import AuditEvent, MonitorEvent, Observation, Reading
 from app.models.base import utcnow
 from app.models.schemas import SessionRead
-from app.services import alerts, sessions
+from app.services import alerts, observations, sessions
 from app.services.readings import iso
-from app.trace import EXPORT_FORMAT
+from app.trace import EXPORT_FORMAT, columns_for
 from app.wire import VITALS
 
 
@@ -99,6 +99,12 @@ async def session_export(
             | {"last_reading_id": m.last_reading_id}
             for m in await _monitor_events(db, session_id)
         ],
+        # The nurse's observations: ``t_s`` when observed, ``recorded_t_s`` when entered (the
+        # engine heard of each then).
+        "observations": [
+            {"t_s": seconds(o.at), "recorded_t_s": seconds(o.recorded_at)} | payload
+            for o, payload in await _observations(db, session_id)
+        ],
         "session_log": [
             {"t_s": seconds(e.at), "at": iso(e.at), "action": e.action, "actor": e.actor}
             | {"detail": e.detail}
@@ -121,6 +127,13 @@ async def _monitor_events(db: AsyncSession, session_id: int) -> list[MonitorEven
     return list((await db.scalars(query.order_by(MonitorEvent.id))).all())
 
 
+async def _observations(
+    db: AsyncSession, session_id: int
+) -> list[tuple[Observation, dict[str, Any]]]:
+    rows = await observations.list_observations(db, session_id)
+    return list(zip(rows, await observations.observation_payloads(db, rows), strict=True))
+
+
 async def _session_audit(db: AsyncSession, session_id: int) -> list[AuditEvent]:
     """The session's own audit trail: opened, dose marked, limits and cuff cycle set, ended."""
     query = select(AuditEvent).where(
@@ -134,12 +147,14 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def export_csv(record: dict[str, Any]) -> str:
-    """The readings as a trace (``t_s,sbp,dbp,map,hr,spo2``), replayable offline or live."""
+    """The readings as a trace (``t_s,sbp,dbp,map,hr,spo2``, then ``rr``/``etco2`` when the
+    session has them), replayable offline or live."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["t_s", *VITALS])
+    columns = columns_for(v for reading in record["readings"] for v in VITALS if v in reading)
+    writer.writerow(columns)
     for reading in record["readings"]:
-        writer.writerow([_cell(reading["t_s"])] + [_cell(reading.get(v)) for v in VITALS])
+        writer.writerow([_cell(reading["t_s"])] + [_cell(reading.get(v)) for v in columns[1:]])
     return buffer.getvalue()
 
 

@@ -66,7 +66,6 @@ export const startSession = (chairId, protocol, patientLabel, nibpIntervalS = nu
     ...(nibpIntervalS === null ? {} : { nibp_interval_s: nibpIntervalS }),
   });
 export const markDose = (sessionId) => request("POST", `/api/sessions/${sessionId}/dose`, {});
-export const endSession = (sessionId) => request("POST", `/api/sessions/${sessionId}/end`);
 export const setLimits = (sessionId, overrides) =>
   request("PUT", `/api/sessions/${sessionId}/limits`, { limit_overrides: overrides });
 export const sessionReadings = (sessionId, start, end, limit) =>
@@ -77,3 +76,10 @@ export const acknowledgeAlert = (alertId, note) =>
   request("POST", `/api/alerts/${alertId}/ack`, { note: note || null });
 export const listAlerts = (params) => request("GET", `/api/alerts${q(params)}`);
 export const alertHistory = (alertId) => request("GET", `/api/alerts/${alertId}/history`);
+export const recordObservation = (sessionId, observation) =>
+  request("POST", `/api/sessions/${sessionId}/observations`, observation);
+export const listObservations = (sessionId) => request("GET", `/api/sessions/${sessionId}/observations`);
+export const dischargeChecklist = (sessionId) => request("GET", `/api/sessions/${sessionId}/discharge`);
+export const signDischarge = (sessionId, confirm, note) =>
+  request("POST", `/api/sessions/${sessionId}/discharge`, { confirm, note: note || null });
+export const reportUrl = (sessionId) => `/api/sessions/${sessionId}/report.pdf`;

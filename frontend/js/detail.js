@@ -1,19 +1,21 @@
-// One chair in detail: the whole session's zoomable trend, the readings table, alert history,
-// and the session controls.
+// One chair in detail: the whole session's zoomable trend, the readings table, the nurse's
+// observations, alert history, and the session controls (observe, dose, discharge, record).
 
-import { listAlerts, sessionReadings } from "./api.js";
+import { listAlerts, listObservations, reportUrl, sessionReadings } from "./api.js";
 import { TrendChart, limitsFor } from "./chart.js";
-import { PRIORITY_LABEL, PROTOCOL_LABEL, doseTimer, el, formatClock, formatClockSeconds, formatNumber } from "./format.js";
+import { MOAAS_WORDS, PRIORITY_LABEL, PROTOCOL_LABEL, doseTimer, el, formatClock, formatClockSeconds, formatNumber } from "./format.js";
 
 const PAGE = 20000;
 const TABLE_ROWS = 500;
 
 export class DetailView {
-  constructor(root, store, controls, { canSetLimits }) {
+  constructor(root, store, controls, { canSetLimits, observe, discharge }) {
     this.root = root;
     this.store = store;
     this.controls = controls;
     this.canSetLimits = canSetLimits;
+    this.observe = observe;
+    this.discharge = discharge;
     this.chairId = null;
     this.sessionId = null;
     this.chart = null;
@@ -59,8 +61,11 @@ export class DetailView {
     this.message = el("p", { class: "form-error", role: "alert", hidden: true });
     const chartBox = el("div", { class: "detail-chart" });
     this.tableBody = el("tbody");
+    this.tableHead = el("tr");
     this.tableNote = el("p", { class: "hint" });
     this.alertHistory = el("ol", { class: "alert-history" });
+    this.observationList = el("ol", { class: "observation-list" });
+    this.observationsKey = null;
     this.root.replaceChildren(
       el("header", { class: "detail-head" }, back, this.title, this.timer, actions),
       this.message,
@@ -73,17 +78,19 @@ export class DetailView {
           { class: "detail-readings" },
           el("h3", { text: "Blood pressure readings" }),
           this.tableNote,
-          el(
-            "table",
-            { class: "readings-table" },
-            el("thead", {}, el("tr", {}, ...["Time", "SBP/DBP (MAP) mmHg", "HR /min", "SpO₂ %"].map((h) => el("th", { text: h })))),
-            this.tableBody,
-          ),
+          el("table", { class: "readings-table" }, el("thead", {}, this.tableHead), this.tableBody),
         ),
-        el("section", { class: "detail-alerts" }, el("h3", { text: "Alert history" }), this.alertHistory,
+        el(
+          "section",
+          { class: "detail-alerts" },
+          el("h3", { text: "Observations" }),
+          this.observationList,
+          el("h3", { text: "Alert history" }),
+          this.alertHistory,
           session && this.canSetLimits() ? this.controls.limitsForm(session) : null),
       ),
     );
+    this.#renderHead(false);
     this.render();
     if (!session) {
       chartBox.replaceChildren(el("p", { class: "empty", text: "No session is open on this chair." }));
@@ -91,6 +98,7 @@ export class DetailView {
     }
     this.chart = new TrendChart(chartBox, { windowMs: null, interactive: true, now: () => this.store.now() });
     this.chart.setLimits(limitsFor(session));
+    this.chart.setObservations(this.store.observationsOf(session.id));
     this.#load(session.id);
   }
 
@@ -108,6 +116,12 @@ export class DetailView {
       this.#error(`Could not load the session's readings: ${err.message}`);
     }
     this.chart.flush();
+    try {
+      // The snapshot and the stream bring them too; this covers one made before this screen.
+      for (const o of await listObservations(sessionId)) this.store.applyObservation(o);
+    } catch (err) {
+      console.warn("could not load the observations", sessionId, err);
+    }
     try {
       const alerts = await listAlerts({ session_id: sessionId });
       if (this.sessionId === sessionId) this.#showAlerts(alerts);
@@ -130,7 +144,47 @@ export class DetailView {
     this.readings.push(...added);
     this.readings.sort((a, b) => a.t - b.t);
     if (this.chart) this.chart.add(added);
-    if (added.some((r) => r.sbp != null || r.dbp != null)) this.#renderTable();
+    const capnography = added.some((r) => r.rr != null || r.etco2 != null);
+    if (capnography && !this.capnography) {
+      this.capnography = true;
+      this.#renderHead(true);
+      this.#renderTable();
+    } else if (added.some((r) => r.sbp != null || r.dbp != null)) this.#renderTable();
+  }
+
+  /** The table's columns: RR and EtCO2 only for a session whose monitor sends them. */
+  #renderHead(capnography) {
+    this.capnography = capnography;
+    const heads = ["Time", "SBP/DBP (MAP) mmHg", "HR /min", "SpO₂ %", ...(capnography ? ["RR /min", "EtCO₂ mmHg"] : [])];
+    this.tableHead.replaceChildren(...heads.map((h) => el("th", { text: h })));
+  }
+
+  /** The session's observations, newest first, each with who and the MOAA/S words. */
+  #renderObservations(session) {
+    const list = session ? this.store.observationsOf(session.id) : [];
+    const key = list.map((o) => o.id).join(",");
+    if (key === this.observationsKey) return;
+    this.observationsKey = key;
+    if (this.chart) this.chart.setObservations(list);
+    if (!list.length) {
+      this.observationList.replaceChildren(el("li", { class: "hint", text: "No observations yet. “Observe” records sedation, dissociation and breathing." }));
+      return;
+    }
+    this.observationList.replaceChildren(
+      ...[...list].reverse().map((o) => {
+        const findings = [];
+        if (o.moaas !== null && o.moaas !== undefined) findings.push(el("span", { class: "obs-moaas", text: `MOAA/S ${o.moaas} — ${MOAAS_WORDS[o.moaas]}` }));
+        if (o.dissociation) findings.push(el("span", { text: `Dissociation: ${o.dissociation}` }));
+        if (o.respiratory) findings.push(el("span", { class: `obs-resp-${o.respiratory}`, text: `Breathing: ${o.respiratory}` }));
+        return el(
+          "li",
+          { class: "observation-item", dataset: { observationId: o.id } },
+          el("span", { class: "obs-time", text: formatClock(o.t) }),
+          el("span", { class: "obs-findings" }, ...findings),
+          el("span", { class: "obs-who", text: `by ${o.recorded_by || "?"}${o.note ? ` — “${o.note}”` : ""}` }),
+        );
+      }),
+    );
   }
 
   #renderTable() {
@@ -147,19 +201,31 @@ export class DetailView {
           el("td", { class: "num", text: `${r.sbp != null ? formatNumber(r.sbp) : "—"}/${r.dbp != null ? formatNumber(r.dbp) : "—"}${r.map != null ? ` (${formatNumber(r.map)})` : ""}` }),
           el("td", { class: "num", text: near && near.hr != null ? formatNumber(near.hr) : "—" }),
           el("td", { class: "num", text: near && near.spo2 != null ? formatNumber(near.spo2) : "—" }),
+          ...(this.capnography ? this.#breathingCells(r.t) : []),
         );
       }),
     );
   }
 
-  #nearestPulseOx(t) {
+  #breathingCells(t) {
+    const near = this.#nearest(t, (r) => r.rr != null || r.etco2 != null);
+    return [
+      el("td", { class: "num", text: near && near.rr != null ? formatNumber(near.rr) : "—" }),
+      el("td", { class: "num", text: near && near.etco2 != null ? formatNumber(near.etco2) : "—" }),
+    ];
+  }
+
+  #nearest(t, has) {
     let best = null;
     for (const r of this.readings) {
-      if (r.hr == null && r.spo2 == null) continue;
-      if (Math.abs(r.t - t) > 30000) continue;
+      if (!has(r) || Math.abs(r.t - t) > 30000) continue;
       if (!best || Math.abs(r.t - t) < Math.abs(best.t - t)) best = r;
     }
     return best;
+  }
+
+  #nearestPulseOx(t) {
+    return this.#nearest(t, (r) => r.hr != null || r.spo2 != null);
   }
 
   #showAlerts(alerts) {
@@ -203,11 +269,14 @@ export class DetailView {
       ? `Started ${formatClock(Date.parse(session.started_at))} · ${doseTimer(session, this.store.now()).text}`
       : "";
     if (this.chart && session) this.chart.setLimits(limitsFor(session));
+    this.#renderObservations(session);
     const buttons = [];
     if (!session) buttons.push(el("button", { type: "button", class: "primary", text: "Start session", onclick: () => this.controls.startSession(chair) }));
     else {
+      buttons.push(el("button", { type: "button", class: "primary observe-button", text: "Observe", onclick: () => this.observe(chair) }));
       if (!session.dose_at) buttons.push(el("button", { type: "button", class: "primary", text: "Mark dose", onclick: () => this.controls.markDose(chair) }));
-      buttons.push(el("button", { type: "button", class: "danger", text: "End session", onclick: () => this.controls.endSession(chair) }));
+      buttons.push(el("a", { class: "button-link print-record", href: reportUrl(session.id), target: "_blank", rel: "noopener", text: "Print record" }));
+      buttons.push(el("button", { type: "button", class: "danger discharge-button", text: "Discharge…", onclick: () => this.discharge(chair) }));
     }
     const key = buttons.map((b) => b.textContent).join("|");
     if (this.actions.dataset.key !== key) {

@@ -112,3 +112,24 @@ export function formatHms(ms) {
   const pad = (n) => String(n).padStart(2, "0");
   return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
 }
+
+// The MOAA/S scale a nurse scores sedation on, 5 (awake) to 0, in the words of each level.
+export const MOAAS_WORDS = {
+  5: "Responds readily to name spoken in normal tone",
+  4: "Lethargic response to name spoken in normal tone",
+  3: "Responds only after name is called loudly and/or repeatedly",
+  2: "Responds only after mild prodding or shaking",
+  1: "Responds only after painful trapezius squeeze",
+  0: "No response after painful trapezius squeeze",
+};
+export const DISSOCIATION_LEVELS = ["none", "mild", "moderate", "severe"];
+export const RESPIRATORY_STATES = ["normal", "depressed"];
+
+/** "MOAA/S 5 · dissoc. mild · resp. normal": the findings of one observation, short. */
+export function observationSummary(observation) {
+  const parts = [];
+  if (observation.moaas !== null && observation.moaas !== undefined) parts.push(`MOAA/S ${observation.moaas}`);
+  if (observation.dissociation) parts.push(`dissoc. ${observation.dissociation}`);
+  if (observation.respiratory) parts.push(`resp. ${observation.respiratory}`);
+  return parts.join(" · ");
+}

@@ -6,7 +6,9 @@ import { AlarmSound } from "./audio.js";
 import { Connection } from "./connection.js";
 import { setClinicLimits } from "./chart.js";
 import { DetailView } from "./detail.js";
+import { DischargeDialog } from "./discharge.js";
 import { PRIORITY_SYMBOL, clockFormat, formatClock, formatDuration, isEscalated, setClockFormat } from "./format.js";
+import { ObservationDialog } from "./observe.js";
 import { ReplayView } from "./replay.js";
 import { SessionControls } from "./session.js";
 import { Store, priorityRank } from "./store.js";
@@ -37,9 +39,15 @@ class Clinic {
     this.historyLoaded = new Set();
     this.unknownTypes = new Set();
     this.controls = new SessionControls($("session-dialog"), this.store);
+    this.observeDialog = new ObservationDialog($("observe-dialog"), this.store);
+    this.dischargeDialog = new DischargeDialog($("discharge-dialog"), this.store);
     const canAck = () => ["clinician", "admin"].includes((this.store.user || {}).role);
     this.alertList = new AlertList(this.store, { list: $("alert-list"), empty: $("alerts-empty"), count: $("alert-count"), canAcknowledge: canAck });
-    this.detail = new DetailView($("detail-view"), this.store, this.controls, { canSetLimits: canAck });
+    this.detail = new DetailView($("detail-view"), this.store, this.controls, {
+      canSetLimits: canAck,
+      observe: (chair) => this.observeDialog.open(chair),
+      discharge: (chair) => this.dischargeDialog.open(chair),
+    });
     this.replay = new ReplayView($("replay-view"), {
       chairNames: () => new Map([...this.store.chairs.values()].map((c) => [c.id, c.name])),
       headerLink: $("replay-link"),
@@ -93,6 +101,9 @@ class Clinic {
         break;
       case "alert":
         this.store.applyAlert(message.alert);
+        break;
+      case "observation":
+        this.store.applyObservation(message.observation);
         break;
       case "device":
       case "connected":
@@ -170,6 +181,7 @@ class Clinic {
           openDetail: (id) => { location.hash = `#chair/${id}`; },
           startSession: (c) => this.controls.startSession(c),
           markDose: (c) => this.controls.markDose(c),
+          observe: (c) => this.observeDialog.open(c),
         });
         this.tiles.set(chair.id, tile);
       }

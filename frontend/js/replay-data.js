@@ -1,7 +1,8 @@
-// A stored session for replay: all its readings (paged) and its alerts as a timeline of
-// transitions, and a feed that hands them out as the replay clock passes their times.
+// A stored session for replay: all its readings (paged), its alerts as a timeline of
+// transitions and the nurse's observations, and a feed that hands them out as the replay clock
+// passes their times.
 
-import { alertHistory, listAlerts, sessionReadings } from "./api.js";
+import { alertHistory, listAlerts, listObservations, sessionReadings } from "./api.js";
 
 const PAGE = 20000;
 // What each transition does to the alert's state (as app/services/alerts.py applies them).
@@ -44,6 +45,12 @@ export async function loadAlertEvents(sessionId) {
   return { alerts, events };
 }
 
+/** The nurse's observations in the order they were made, each with its time `t`. */
+export async function loadObservations(sessionId) {
+  const list = await listObservations(sessionId);
+  return list.map((o) => ({ ...o, t: Date.parse(o.at) })).sort((a, b) => a.t - b.t || a.id - b.id);
+}
+
 function fallbackHistory(a) {
   const list = [{ at: a.raised_at, event: "raised", priority: a.priority, value: a.value, message: a.message }];
   if (a.acknowledged_at) list.push({ at: a.acknowledged_at, event: "acknowledged", priority: a.priority, value: a.value, message: a.message });
@@ -84,17 +91,19 @@ function transitions(record, history) {
   return out;
 }
 
-/** Hands out readings and alert transitions up to a time, once each, in order. */
+/** Hands out readings, alert transitions and observations up to a time, once each, in order. */
 export class ReplayFeed {
-  constructor(readings, events) {
+  constructor(readings, events, observations = []) {
     this.readings = readings;
     this.events = events;
+    this.observations = observations;
     this.reset();
   }
 
   reset() {
     this.nextReading = 0;
     this.nextEvent = 0;
+    this.nextObservation = 0;
   }
 
   /** Everything with a time <= t not handed out yet. */
@@ -103,6 +112,12 @@ export class ReplayFeed {
     while (this.nextReading < this.readings.length && this.readings[this.nextReading].t <= t) this.nextReading += 1;
     const e0 = this.nextEvent;
     while (this.nextEvent < this.events.length && this.events[this.nextEvent].t <= t) this.nextEvent += 1;
-    return { readings: this.readings.slice(r0, this.nextReading), events: this.events.slice(e0, this.nextEvent) };
+    const o0 = this.nextObservation;
+    while (this.nextObservation < this.observations.length && this.observations[this.nextObservation].t <= t) this.nextObservation += 1;
+    return {
+      readings: this.readings.slice(r0, this.nextReading),
+      events: this.events.slice(e0, this.nextEvent),
+      observations: this.observations.slice(o0, this.nextObservation),
+    };
   }
 }

@@ -1,10 +1,11 @@
 // Plays one stored session on the same widgets as the live screen (a chair tile and the trend
-// chart) on a simulated clock: readings and alert transitions appear when the clock passes
-// their recorded times. Its own Store, never the live one; it never makes a sound.
+// chart) on a simulated clock: readings, alert transitions and the nurse's observations appear
+// when the clock passes their recorded times. Its own Store, never the live one; it never
+// makes a sound.
 
 import { TrendChart, limitsFor } from "./chart.js";
-import { PRIORITY_LABEL, PROTOCOL_LABEL, el, formatClockSeconds, formatHms } from "./format.js";
-import { ReplayFeed, loadAlertEvents, loadReadings } from "./replay-data.js";
+import { PRIORITY_LABEL, PROTOCOL_LABEL, el, formatClockSeconds, formatHms, observationSummary } from "./format.js";
+import { ReplayFeed, loadAlertEvents, loadObservations, loadReadings } from "./replay-data.js";
 import { Store } from "./store.js";
 import { ChairTile } from "./tile.js";
 
@@ -60,7 +61,7 @@ export class ReplayPlayer {
       el(
         "div",
         { class: "replay-stage" },
-        el("div", { class: "replay-side" }, this.tileBox, el("h3", {}, "Alerts as they were raised ", this.logCount), this.log),
+        el("div", { class: "replay-side" }, this.tileBox, el("h3", {}, "Alerts and observations as they happened ", this.logCount), this.log),
         this.chartBox,
       ),
     );
@@ -68,21 +69,27 @@ export class ReplayPlayer {
 
   async load() {
     try {
-      const [readings, alerts] = await Promise.all([
+      const [readings, alerts, observations] = await Promise.all([
         loadReadings(this.session.id, (n) => { this.status.textContent = `Loading… ${n} readings`; }),
         loadAlertEvents(this.session.id).catch((err) => {
           console.warn("replay: alerts not available", err);
           return { alerts: [], events: [], error: err };
         }),
+        loadObservations(this.session.id).catch((err) => {
+          console.warn("replay: observations not available", err);
+          return [];
+        }),
       ]);
       if (this.destroyed) return;
-      this.feed = new ReplayFeed(readings, alerts.events);
+      this.feed = new ReplayFeed(readings, alerts.events, observations);
       const times = [Date.parse(this.session.started_at), ...(readings.length ? [readings[0].t] : [])];
       this.t0 = Math.min(...times);
       const ends = [this.session.ended_at ? Date.parse(this.session.ended_at) : this.t0 + 60000];
       if (readings.length) ends.push(readings[readings.length - 1].t);
       if (alerts.events.length) ends.push(alerts.events[alerts.events.length - 1].t);
-      this.t1 = Math.max(...ends);
+      if (observations.length) ends.push(observations[observations.length - 1].t);
+      // A whole number of the slider's 1 s steps, so its end is the session's end.
+      this.t1 = this.t0 + Math.ceil((Math.max(...ends) - this.t0) / 1000) * 1000;
       this.alertCount = alerts.alerts.length;
       this.alertsError = alerts.error || null;
       this.slider.max = String(this.t1 - this.t0);
@@ -114,6 +121,7 @@ export class ReplayPlayer {
     this.chart = new TrendChart(this.chartBox, { windowMs: null, interactive: true, now: () => this.simNow, xRange: [this.t0, this.t1] });
     this.chart.setLimits(limitsFor(this.session));
     store.subscribe((kind, chairId, readings) => {
+      if (kind === "observation") this.chart.setObservations(store.observationsOf(this.session.id));
       if (kind !== "readings") return;
       this.tile.addReadings(readings);
       this.chart.add(readings);
@@ -185,13 +193,21 @@ export class ReplayPlayer {
 
   #advance(t) {
     this.simNow = Math.min(t, this.t1);
-    const { readings, events } = this.feed.take(this.simNow);
+    const { readings, events, observations } = this.feed.take(this.simNow);
     const chair = this.store.chairs.get(this.chair.id);
     chair.session = this.#sessionAt(this.simNow);
     if (readings.length) this.store.addReadings(readings);
-    for (const e of events) {
-      this.store.applyAlert(e.alert);
-      this.#logEvent(e);
+    // In time order, so the log (newest on top) reads as the session ran.
+    const happened = [...observations.map((o) => ({ t: o.t, observation: o })), ...events.map((e) => ({ t: e.t, event: e }))];
+    happened.sort((a, b) => a.t - b.t);
+    for (const item of happened) {
+      if (item.observation) {
+        this.store.applyObservation(item.observation);
+        this.#logObservation(item.observation);
+      } else {
+        this.store.applyAlert(item.event.alert);
+        this.#logEvent(item.event);
+      }
     }
     this.#frame();
   }
@@ -217,6 +233,18 @@ export class ReplayPlayer {
       ),
     );
     this.raised.add(a.id);
+  }
+
+  #logObservation(o) {
+    this.log.prepend(
+      el(
+        "li",
+        { class: "observation-event", dataset: { observationId: o.id } },
+        el("span", { class: "replay-log-time", text: formatClockSeconds(o.t) }),
+        el("span", { class: "badge obs-badge", text: "Observed" }),
+        el("span", { class: "replay-log-text", text: `${observationSummary(o)}${o.recorded_by ? ` · by ${o.recorded_by}` : ""}${o.note ? ` — “${o.note}”` : ""}` }),
+      ),
+    );
   }
 
   #renderClock() {

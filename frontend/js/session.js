@@ -1,7 +1,8 @@
-// Nurse controls (start a session, mark the dose, end the session) and clinician per-patient
-// limits. Every action is confirmed in a dialog; server errors are shown as the server said them.
+// Nurse controls (start a session, mark the dose) and clinician per-patient limits; a session
+// ends with the signed discharge (discharge.js). Every action is confirmed in a dialog; server
+// errors are shown as the server said them.
 
-import { endSession, markDose, setLimits, startSession } from "./api.js";
+import { markDose, setLimits, startSession } from "./api.js";
 import { PROTOCOL_LABEL, el } from "./format.js";
 
 // The limits a clinician may set per patient (rule id -> what it means).
@@ -83,16 +84,6 @@ export class SessionControls {
       [el("p", { text: `${PROTOCOL_LABEL[session.protocol] || session.protocol}: the dose time is set to now; the protocol checks count from it.` })],
       "Mark dose now",
       async () => this.store.applySession(await markDose(session.id)),
-    );
-  }
-
-  endSession(chair) {
-    const session = chair.session;
-    this.#ask(
-      `End the session — ${chair.name} · ${session.patient_label}`,
-      [el("p", { text: "Discharge: the session ends now. Its readings and alerts are kept." })],
-      "End session",
-      async () => this.store.applySession(await endSession(session.id)),
     );
   }
 

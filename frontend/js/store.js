@@ -1,8 +1,9 @@
 // The screen's state: chairs, their sessions and latest vitals, alerts; readings deduped by id.
 // Listeners are told what changed: ("snapshot"), ("readings", chairId, readings),
-// ("session", chairId), ("alert", chairId), ("device", chairId).
+// ("session", chairId), ("alert", chairId), ("device", chairId), ("observation", chairId).
 
-export const VITALS = ["sbp", "dbp", "map", "hr", "spo2"];
+// RR and EtCO2 come only from a chair whose monitor has a capnograph.
+export const VITALS = ["sbp", "dbp", "map", "hr", "spo2", "rr", "etco2"];
 const SEEN_IDS_MAX = 50000;
 const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
 
@@ -19,6 +20,7 @@ export class Store {
     this.clock = null; // "24h" | "12h" (snapshot)
     this.chairs = new Map(); // id -> chair
     this.alerts = new Map(); // id -> alert (not resolved)
+    this.observations = new Map(); // session id -> the nurse's observations, in time order
     this.lastReadingId = 0;
     this.hasSnapshot = false;
     this.serverOffsetMs = 0; // server clock minus this screen's clock
@@ -85,6 +87,10 @@ export class Store {
       this.alerts = new Map();
       for (const a of message.alerts) if (a.state !== "resolved") this.alerts.set(a.id, a);
     }
+    if (Array.isArray(message.observations)) {
+      this.observations = new Map();
+      for (const o of message.observations) this.#addObservation(o);
+    }
     this.lastReadingId = Math.max(this.lastReadingId, message.last_reading_id || 0);
     this.hasSnapshot = true;
     this.#emit("snapshot");
@@ -129,6 +135,7 @@ export class Store {
     if (!chair) return;
     if (session.ended_at) {
       if (chair.session && chair.session.id === session.id) chair.session = null;
+      this.observations.delete(session.id); // the record keeps them; this screen is done
     } else {
       chair.session = session;
     }
@@ -148,6 +155,37 @@ export class Store {
       chair.lastRejected = { code: event.code, at: this.now() };
     }
     this.#emit("device", chair.id);
+  }
+
+  /** A nurse's observation (from the stream, REST or a replay); each kept once. */
+  applyObservation(observation) {
+    if (!this.#addObservation(observation)) return;
+    this.#emit("observation", observation.chair_id, observation);
+  }
+
+  #addObservation(observation) {
+    const list = this.observations.get(observation.session_id) || [];
+    if (list.some((o) => o.id === observation.id)) return false;
+    const item = { ...observation, t: Date.parse(observation.at) };
+    list.push(item);
+    list.sort((a, b) => a.t - b.t || a.id - b.id);
+    this.observations.set(observation.session_id, list);
+    return true;
+  }
+
+  /** A session's observations in time order. */
+  observationsOf(sessionId) {
+    return this.observations.get(sessionId) || [];
+  }
+
+  /** The newest observation of a session that records `finding` (any finding: undefined). */
+  lastObservation(sessionId, finding) {
+    const list = this.observationsOf(sessionId);
+    for (let i = list.length - 1; i >= 0; i--) {
+      const o = list[i];
+      if (finding === undefined || (o[finding] !== null && o[finding] !== undefined)) return o;
+    }
+    return null;
   }
 
   applyAlert(alert) {

@@ -1,7 +1,8 @@
-// One chair's tile: latest vitals with their ages, session and dose timer, alert state, trend.
+// One chair's tile: latest vitals with their ages (RR and EtCO2 when a capnograph sends them),
+// session and dose timer, the nurse's last observation, alert state, trend.
 
 import { TrendChart, limitsFor, valueLimits } from "./chart.js";
-import { PRIORITY_SYMBOL, PROTOCOL_LABEL, alertLabel, doseTimer, el, formatClock, formatDuration, formatNumber, isEscalated } from "./format.js";
+import { PRIORITY_SYMBOL, PROTOCOL_LABEL, alertLabel, doseTimer, el, formatClock, formatDuration, formatNumber, isEscalated, observationSummary } from "./format.js";
 import { priorityRank } from "./store.js";
 
 const TILE_WINDOW_MS = 60 * 60 * 1000;
@@ -40,8 +41,10 @@ function vitalBox(name, label, unit) {
   return { box, value, sub, age, alarm, beyond };
 }
 
-const VITAL_NAMES = { sbp: "SBP", dbp: "DBP", map: "MAP", hr: "HR", spo2: "SpO₂" };
-const VITAL_UNITS = { sbp: "mmHg", dbp: "mmHg", map: "mmHg", hr: "/min", spo2: "%" };
+const VITAL_NAMES = { sbp: "SBP", dbp: "DBP", map: "MAP", hr: "HR", spo2: "SpO₂", rr: "RR", etco2: "EtCO₂" };
+const VITAL_UNITS = { sbp: "mmHg", dbp: "mmHg", map: "mmHg", hr: "/min", spo2: "%", rr: "/min", etco2: "mmHg" };
+// The rules an observation raises: the last observation carries their alarm state.
+const OBSERVATION_RULES = new Set(["sedation_deep", "sedation_moderate", "respiratory_depressed"]);
 
 /** The most severe limit a value is beyond (above: ≥ threshold, below: ≤), or null. */
 function beyondLimit(limits, vital, value) {
@@ -72,19 +75,27 @@ export class ChairTile {
     this.bp.box.querySelector(".label").append(this.map);
     this.hr = vitalBox("hr", "HR", "/min");
     this.spo2 = vitalBox("spo2", "SpO₂", "%");
+    // Breathing from a capnograph: a compact row, shown only while this session's monitor has sent it.
+    this.rr = vitalBox("rr", "RR", "/min");
+    this.etco2 = vitalBox("etco2", "EtCO₂", "mmHg");
+    this.resp = el("div", { class: "resp", hidden: true }, this.rr.box, this.etco2.box);
     this.timer = el("div", { class: "tile-timer" });
+    this.observation = el("div", { class: "tile-obs", hidden: true, dataset: { alarm: "none" } });
     this.chartBox = el("div", { class: "tile-chart" });
     this.monitor = el("span", { class: "monitor" });
     this.action = el("button", { class: "tile-action", type: "button", hidden: true, onclick: () => this.#act() });
+    this.observe = el("button", { class: "tile-observe", type: "button", hidden: true, text: "Observe", title: "Record sedation, dissociation and breathing", onclick: () => this.#observe() });
     this.element = el(
       "article",
       { class: "tile", dataset: { chairId: chair.id }, "aria-label": chair.name },
       el("header", { class: "tile-head" }, this.name, this.patient, this.protocol),
       this.alert,
       el("div", { class: "vitals" }, this.bp.box, this.hr.box, this.spo2.box),
+      this.resp,
       this.timer,
+      this.observation,
       this.chartBox,
-      el("footer", { class: "tile-foot" }, this.monitor, this.action),
+      el("footer", { class: "tile-foot" }, this.monitor, el("span", { class: "tile-buttons" }, this.observe, this.action)),
     );
     this.chart = new TrendChart(this.chartBox, { windowMs: TILE_WINDOW_MS, interactive: false, now: () => store.now() });
     this.render();
@@ -95,6 +106,11 @@ export class ChairTile {
     if (!chair) return;
     if (!chair.session) this.actions.startSession(chair);
     else if (!chair.session.dose_at) this.actions.markDose(chair);
+  }
+
+  #observe() {
+    const chair = this.store.chairs.get(this.chairId);
+    if (chair && chair.session && this.actions.observe) this.actions.observe(chair);
   }
 
   addReadings(readings) {
@@ -119,7 +135,9 @@ export class ChairTile {
     this.#renderMonitor(chair, now, session);
     this.#renderAlert();
     this.#renderAction(session);
+    this.#renderObservation(session, now);
     this.chart.setLimits(limitsFor(session));
+    this.chart.setObservations(session ? this.store.observationsOf(session.id) : []);
     this.#fit();
   }
 
@@ -158,7 +176,39 @@ export class ChairTile {
     else this.#empty(this.hr);
     if (spo2) this.#show(this.spo2, formatNumber(spo2.value), "", "pulseOx", now - spo2.at);
     else this.#empty(this.spo2);
+    this.#renderBreathing(chair, now);
     this.#markAlarms(chair);
+  }
+
+  /** RR and EtCO2, only when this session's monitor has sent them (no capnograph: as before). */
+  #renderBreathing(chair, now) {
+    const session = chair.session;
+    const since = session ? Date.parse(session.started_at) : Infinity;
+    const { rr, etco2 } = chair.latest;
+    const sent = (v) => !!v && v.at >= since;
+    this.resp.hidden = !(sent(rr) || sent(etco2));
+    if (this.resp.hidden) return;
+    if (sent(rr)) this.#show(this.rr, formatNumber(rr.value), "", "pulseOx", now - rr.at);
+    else this.#empty(this.rr);
+    if (sent(etco2)) this.#show(this.etco2, formatNumber(etco2.value), "", "pulseOx", now - etco2.at);
+    else this.#empty(this.etco2);
+  }
+
+  /** "MOAA/S 5 · dissoc. mild · 12 min ago", in the colour of the alert it raised, if open. */
+  #renderObservation(session, now) {
+    const last = session ? this.store.lastObservation(session.id) : null;
+    this.observation.hidden = !last;
+    if (!last) {
+      this.observation.textContent = "";
+      return;
+    }
+    this.observation.textContent = `${observationSummary(last)} · ${formatDuration(now - last.t)} ago`;
+    this.observation.title = `Observed ${formatClock(last.t)}${last.recorded_by ? ` by ${last.recorded_by}` : ""}${last.note ? ` — ${last.note}` : ""}`;
+    let alarm = null;
+    for (const a of this.store.sortedAlerts(this.chairId)) {
+      if (OBSERVATION_RULES.has(a.rule) && priorityRank(a.priority) > priorityRank(alarm)) alarm = a.priority;
+    }
+    this.observation.dataset.alarm = alarm || "none";
   }
 
   /** Each vital in its own alarm colour; a value beyond a limit gets an arrow saying which. */
@@ -169,6 +219,8 @@ export class ChairTile {
       [this.bp, ["sbp", "dbp", "map"]],
       [this.hr, ["hr"]],
       [this.spo2, ["spo2"]],
+      [this.rr, ["rr"]],
+      [this.etco2, ["etco2"]],
     ];
     for (const [box, vitals] of groups) {
       let alarm = null;
@@ -264,6 +316,7 @@ export class ChairTile {
   }
 
   #renderAction(session) {
+    this.observe.hidden = this.replay || !session || !this.actions.observe;
     if (this.replay) {
       this.action.hidden = true;
     } else if (!session) {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.alerts import AlertEvent, SessionSetup, default_rules, run
+from app.alerts import AlertEvent, Input, Observation, SessionSetup, default_rules, run
 from tests.alerts import courses
 from tests.alerts.courses import DOSE_AT, Course
 
@@ -13,7 +13,21 @@ REVIEW = ("raised", "discharge_review", "low")  # every course reaches 2 h after
 
 def events_of(course: Course, protocol: str = "spravato") -> list[AlertEvent]:
     setup = SessionSetup(protocol, 0.0, None, default_rules(protocol))
-    return run(setup, courses.with_dose(course.build()))
+    return run(setup, with_nurse_checks(courses.with_dose(course.build())))
+
+
+def with_nurse_checks(inputs: list[Input]) -> list[Input]:
+    """``inputs`` with the nurse's observation (all well) every 10 min after the dose, within
+    the 15 min the rule set asks for: these courses raise what the monitor's data raises (the
+    observation-due advisory is tested in test_respiratory.py)."""
+    out: list[Input] = []
+    due = DOSE_AT + 600.0
+    for item in inputs:  # in the order the engine gets them (a monitor's buffer comes late)
+        while item.t > due:
+            out.append(Observation(due, moaas=5, dissociation="none", respiratory="normal"))
+            due += 600.0
+        out.append(item)
+    return out
 
 
 def sequence(events: list[AlertEvent]) -> list[tuple[str, str, str]]:

@@ -174,6 +174,7 @@ def test_s00001_slice_as_a_spravato_session_raises_one_medium_bp_alert(tmp_path:
     path.write_text("\n".join([lines[0], *rows]) + "\n")
     events, _ = replay(path, rules=minute_rules(), dose_at=5700)
     assert [(e["t_s"], e["event"], e["rule"]) for e in events] == [
+        (6600.0, "raised", "observation_due"),  # no nurse's observation in a monitor's trace
         (10320.0, "raised", "sbp_high"),
         (10440.0, "escalated", "sbp_high"),
         (10500.0, "cleared", "sbp_high"),

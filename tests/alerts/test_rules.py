@@ -56,11 +56,13 @@ def test_technical_and_advisory_defaults() -> None:
         ("no_data", "technical", "medium"),
         ("hr_lost", "technical", "medium"),
         ("spo2_lost", "technical", "medium"),
+        ("etco2_lost", "technical", "medium"),
         ("bp_overdue", "technical", "low"),
         ("rejected_readings", "technical", "low"),
         ("predose_bp_missing", "advisory", "low"),
         ("predose_bp_elevated", "advisory", "low"),
         ("bp_remeasure", "advisory", "low"),
+        ("observation_due", "advisory", "low"),
         ("postdose_check_due", "advisory", "low"),
         ("discharge_review", "advisory", "low"),
     ]

@@ -159,3 +159,29 @@ class StreamTap:
 
     def inject(self, message: str) -> None:
         self.routes[-1].send(message)
+
+
+def breathing(
+    minutes: float, *, rr: float, etco2: float, until_ago_s: float = 0, seq_start: int = 100_000
+) -> list[dict[str, Any]]:
+    """A capnograph's readings (RR and EtCO2 only) every 5 s for ``minutes`` up to now."""
+    end = now() - timedelta(seconds=until_ago_s)
+    start = end - timedelta(minutes=minutes)
+    return [
+        {
+            "type": "reading",
+            "seq": seq_start + n,
+            "ts": iso(start + timedelta(seconds=s)),
+            "rr": rr,
+            "etco2": etco2,
+        }
+        for n, s in enumerate(range(0, int(minutes * 60) + 1, 5))
+    ]
+
+
+async def observe(client: httpx.AsyncClient, session_id: int, **findings: Any) -> dict[str, Any]:
+    """Record a nurse's observation through the REST API (as the dialog does)."""
+    response = await client.post(f"/api/sessions/{session_id}/observations", json=findings)
+    assert response.status_code == 201, response.text
+    observation: dict[str, Any] = response.json()
+    return observation
