@@ -101,11 +101,15 @@ def cmd_user_unlock(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_device_add(args: argparse.Namespace, settings: Settings) -> int:
     registered = _run_db(
         settings,
-        lambda db: devices.register_device(db, args.chair, args.label, audit.CLI_ACTOR),
+        lambda db: devices.register_device(
+            db, args.chair, args.label, audit.CLI_ACTOR, args.hl7_source
+        ),
     )
     if registered.chair_created:
         _say(f"chair {args.chair!r} did not exist and was created")
     _say(f"device {registered.device.id} registered at chair {args.chair!r}")
+    if registered.device.hl7_source:
+        _say(f"its HL7 messages are those carrying {registered.device.hl7_source!r}")
     _say("its token (shown only now; store it in the monitor):")
     print(registered.token, flush=True)
     return 0
@@ -133,6 +137,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     _say(f"Chairside serving on http://{host}:{port}/ (API docs at /docs)")
+    if args.hl7_port:  # the workers read their settings from the environment
+        os.environ["CHAIRSIDE_HL7_PORT"] = str(args.hl7_port)
+    if args.hl7_port or settings.hl7_port:
+        _say(f"HL7 PCD-01 (MLLP) listening on {host}:{args.hl7_port or settings.hl7_port}")
     serve(settings, host, port, args.workers or settings.workers, args.log_level)
     return 0
 
@@ -273,6 +281,12 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             db, args.session, {"name": rules.name, "version": rules.version}
         )
 
+    if args.format == "fhir":
+        from app.interop.fhir import session_bundle
+
+        bundle = _run_db(settings, lambda db: session_bundle(db, args.session))
+        sys.stdout.write(orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
     record = _run_db(settings, work)
     if args.format == "csv":
         sys.stdout.write(export.export_csv(record))
@@ -335,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int)
     srv.add_argument("--workers", type=int)
     srv.add_argument("--log-level", default="info")
+    srv.add_argument(
+        "--hl7-port", type=int, help="also take HL7 PCD-01 (ORU^R01) over MLLP on this port"
+    )
     srv.set_defaults(handler=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -357,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_device = device_sub.add_parser("add", help="register a monitor; prints its token once")
     add_device.add_argument("--chair", required=True, help="chair name (created if new)")
     add_device.add_argument("--label")
+    add_device.add_argument(
+        "--hl7-source",
+        metavar="ID",
+        help="an identifier its HL7 messages carry: OBX-18 equipment id, MSH-3 sender or PV1-3 bed",
+    )
     add_device.set_defaults(handler=cmd_device_add)
     add_simulate_parser(sub)
 
@@ -401,9 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(handler=cmd_bench)
 
-    exp = sub.add_parser("export", help="print a session as JSON (default) or a CSV trace")
+    exp = sub.add_parser(
+        "export", help="print a session as JSON (default), a CSV trace or a FHIR R4 Bundle"
+    )
     exp.add_argument("session", type=int, help="session id")
-    exp.add_argument("--format", choices=["json", "csv"], default="json")
+    exp.add_argument("--format", choices=["json", "csv", "fhir"], default="json")
     exp.set_defaults(handler=cmd_export)
 
     rep = sub.add_parser("report", help="write a session's printable record as PDF")

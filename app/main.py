@@ -10,6 +10,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -29,6 +30,7 @@ from app.api.routes import (
     auth,
     clinic,
     docs,
+    fhir,
     frontend,
     health,
     observations,
@@ -36,6 +38,9 @@ from app.api.routes import (
 )
 from app.db import create_engine, create_sessionmaker
 from app.hub import create_hub
+from app.interop.hl7_listener import Hl7Listener
+from app.interop.hl7_sources import UnboundSources
+from app.interop.pcd04_reporter import AlertReporter
 from app.lease import RedisLease
 from app.login_throttle import LoginThrottle
 from app.services.errors import InvalidInput, ServiceError
@@ -76,9 +81,34 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     runner = AlertRunner(app.state.sessionmaker, hub, app.state.rules_for, lease=lease)
+    # Alarms out to the hospital's Alert Manager (PCD-04), from the worker running the engine;
+    # listening before the engine starts, so the events of its restore are forwarded too.
+    reporter = (
+        AlertReporter(settings, app.state.sessionmaker, hub, lambda: runner.leading)
+        if settings.alert_manager
+        else None
+    )
+    if reporter is not None:
+        await reporter.start()
+    app.state.alert_reporter = reporter
     await runner.start()
     app.state.alert_runner = runner
     app.state.loop = asyncio.get_running_loop()
+    # Monitors speaking HL7 PCD-01 over MLLP: on this loop, into the same writer.
+    app.state.hl7_unbound = UnboundSources()
+    hl7 = None
+    if settings.hl7_port:
+        hl7 = Hl7Listener(
+            app.state.sessionmaker,
+            writer,
+            hub,
+            app.state.hl7_unbound,
+            ZoneInfo(settings.hl7_zone) if settings.hl7_zone else None,
+            settings.hl7_idle_timeout_s,
+            settings.hl7_frame_timeout_s,
+        )
+        await hl7.start(settings.host, settings.hl7_port, reuse_port=settings.workers > 1)
+    app.state.hl7_listener = hl7
     watchers = [asyncio.create_task(_close_revoked_devices(app), name="revocations")]
     # What exists now lives as long as the server: keep it out of the collector's scans, and
     # collect young objects less often, so a full collection does not stall every connection.
@@ -91,7 +121,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+        if hl7 is not None:
+            await hl7.stop()
         await writer.stop()
+        if reporter is not None:
+            await reporter.stop()
         await runner.stop()
         await hub.stop()
         await app.state.login_throttle.close()
@@ -234,6 +268,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(observations.router)
     app.include_router(records.router)
+    app.include_router(fhir.router)
     app.include_router(ingest.router)
     app.include_router(dashboard.router)
     app.include_router(frontend.router)  # before the /static mount, which would shadow it

@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,17 @@ def async_database_url(url: str) -> str:
     return f"{drivers[scheme]}://{rest}"
 
 
+def alert_manager_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) as the reporter connects to it."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"alert manager address {value!r} is not host:port (e.g. am.hospital.local:2575)"
+        )
+    return host, int(port)
+
+
 class Settings(BaseSettings):
     """Everything Chairside can be configured with; one instance per app."""
 
@@ -75,12 +87,46 @@ class Settings(BaseSettings):
     login_account_failures: int = Field(default=5, ge=1)
     login_address_failures: int = Field(default=20, ge=0)
     login_window_s: int = Field(default=300, ge=1)
+    # The PCD-01 listener (HL7 v2 over MLLP, app/interop/hl7_listener.py); off when unset.
+    hl7_port: int | None = Field(default=None, ge=1, le=65535)
+    # The IANA zone (e.g. Europe/Berlin) of HL7 times sent without an offset; none: such a
+    # message is answered AE naming the field.
+    hl7_zone: str | None = None
+    # A connection silent this long is closed (PCD-01 reports about every minute; a gateway
+    # reconnects), and a message must arrive whole within hl7_frame_timeout_s once started.
+    hl7_idle_timeout_s: float = Field(default=600.0, gt=0)
+    hl7_frame_timeout_s: float = Field(default=30.0, gt=0)
+    # The hospital's Alert Manager (IHE PCD-04 over MLLP), ``host:port``; none: not forwarded.
+    alert_manager: str | None = None
+    # Keep-alive to the Alert Manager every this many seconds; it has to confirm (``CA``) each
+    # message within the confirm timeout, or forwarding counts as unavailable.
+    alert_manager_watchdog_s: float = Field(default=30.0, gt=0)
+    alert_manager_confirm_s: float = Field(default=10.0, gt=0)
+    # Alert events kept for an Alert Manager that does not take them; beyond, the oldest go.
+    alert_manager_queue: int = Field(default=1000, ge=1)
 
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         async_database_url(value)
         return value
+
+    @field_validator("alert_manager")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value:
+            alert_manager_address(value)
+        return value or None
+
+    @field_validator("hl7_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"hl7_zone {value!r} is not an IANA time zone name") from exc
+        return value or None
 
     @property
     def async_database_url(self) -> str:

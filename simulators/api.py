@@ -50,10 +50,16 @@ class ClinicAPI:
         )
         _check(response, f"log in as {name!r}")
 
-    async def register_monitor(self, chair: str) -> RegisteredMonitor:
-        """A new device at ``chair`` (created if new); needs the admin role."""
+    async def register_monitor(
+        self, chair: str, hl7_source: str | None = None
+    ) -> RegisteredMonitor:
+        """A new device at ``chair`` (created if new); needs the admin role. ``hl7_source``:
+        the identifier its HL7 messages carry, for a monitor that sends PCD-01."""
+        request: dict[str, str] = {"chair": chair, "label": "simulator"}
+        if hl7_source is not None:
+            request["hl7_source"] = hl7_source
         body = _check(
-            await self.client.post("/api/devices", json={"chair": chair, "label": "simulator"}),
+            await self.client.post("/api/devices", json=request),
             f"register a monitor at {chair!r}",
         )
         return RegisteredMonitor(body["id"], body["chair_id"], body["token"])

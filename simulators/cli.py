@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -65,6 +66,19 @@ def add_simulate_parser(subparsers: Any) -> None:
         metavar="DIR",
         help="also write each chair's readings as a trace CSV (for chairside replay)",
     )
+    sim.add_argument(
+        "--hl7-port",
+        type=int,
+        metavar="PORT",
+        help="send over HL7 PCD-01 (MLLP) to the server's HL7 listener on this port instead "
+        "of /ws/ingest (the host is --url's)",
+    )
+    sim.add_argument(
+        "--hl7-chairs",
+        type=int,
+        metavar="N",
+        help="with --hl7-port: only the first N chairs send HL7, the rest the websocket",
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress line")
     sim.set_defaults(handler=cmd_simulate)
 
@@ -96,6 +110,9 @@ def write_traces(args: argparse.Namespace, directory: Path) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: object = None) -> int:
+    if args.hl7_chairs is not None and (args.hl7_port is None or args.hl7_chairs < 0):
+        print("error: --hl7-chairs needs --hl7-port and a count from 0", file=sys.stderr)
+        return 2
     if args.chairs < 1 or args.speed <= 0 or args.duration <= 0:
         print("error: --chairs, --speed and --duration must be positive", file=sys.stderr)
         return 2
@@ -123,6 +140,10 @@ def cmd_simulate(args: argparse.Namespace, settings: object = None) -> int:
             stop=stop,
             protocol=args.protocol,
             nibp_cycle_s=args.nibp_cycle * 60,
+            hl7=(urlsplit(args.url).hostname or "127.0.0.1", args.hl7_port)
+            if args.hl7_port
+            else None,
+            hl7_chairs=args.hl7_chairs,
         )
         print(report.summary(), file=sys.stderr)
         for chair in report.chairs:

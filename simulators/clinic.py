@@ -20,7 +20,10 @@ from datetime import datetime
 from simulators.api import ClinicAPI, ClinicAPIError
 from simulators.clock import SimClock, head_start_for
 from simulators.courses import PROTOCOLS, SimReading, dose_time, outage_window, session_readings
+from simulators.hl7_monitor import Hl7Monitor, simulated_eui64
 from simulators.monitor import Monitor, MonitorStats
+
+AnyMonitor = Monitor | Hl7Monitor
 
 log = logging.getLogger(__name__)
 # Chair 4 has a capnograph: sedation shows first in its breathing (RR, EtCO2), then in SpO2.
@@ -176,6 +179,8 @@ async def run_clinic(
     head_start_s: Sequence[float] | None = None,
     resume: Mapping[int, OpenSession] | None = None,
     end_on_stop: bool = True,
+    hl7: tuple[str, int] | None = None,
+    hl7_chairs: int | None = None,
 ) -> ClinicReport:
     """Run ``chairs`` simulated sessions concurrently until done (or ``stop`` is set).
 
@@ -187,6 +192,8 @@ async def run_clinic(
     ``find_open_round``): only those chairs take part, each from the first reading the server
     does not hold, with the stamps it had. With ``end_on_stop`` false, sessions still under way
     when ``stop`` is set stay open, as they do at a clinic when the station restarts.
+    ``hl7`` (host, port): the first ``hl7_chairs`` chairs (all when None) send HL7 PCD-01 over
+    MLLP to the server's HL7 listener instead of streaming over the websocket.
     """
     stop = stop or asyncio.Event()
     count = len(monitors) if monitors is not None else chairs
@@ -197,6 +204,11 @@ async def run_clinic(
     ]
     ws_url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     ws_url = ws_url.rstrip("/") + "/ws/ingest"
+
+    def over_hl7(plan: ChairPlan) -> bool:
+        limit = count if hl7_chairs is None else hl7_chairs
+        return hl7 is not None and monitors is None and plan.index <= limit
+
     async with ClinicAPI(base_url) as api:
         await api.login(user, password)
         tokens, chair_ids, registered = [], [], []
@@ -207,7 +219,8 @@ async def run_clinic(
                 tokens.append(token)
             else:
                 chair = f"{chair_prefix} {plan.index}"
-                monitor = await api.register_monitor(chair)
+                source = simulated_eui64(seed, plan.index) if over_hl7(plan) else None
+                monitor = await api.register_monitor(chair, hl7_source=source)
                 chair_ids.append(monitor.chair_id)
                 tokens.append(monitor.token)
                 registered.append(monitor.device_id)
@@ -252,8 +265,16 @@ async def run_clinic(
         # A device re-used from an earlier run must not repeat its seqs (they would be
         # acknowledged as duplicates and not stored): start them past anything sent before.
         seq_base = time.time_ns() // 1000 if monitors is not None else 0
-        runs = [
-            Monitor(
+        runs: list[AnyMonitor] = [
+            Hl7Monitor(
+                *hl7,
+                simulated_eui64(seed, plan.index),
+                _still_to_send(plan, resume),
+                own,
+                stop=stop,
+            )
+            if hl7 is not None and over_hl7(plan)
+            else Monitor(
                 ws_url,
                 token,
                 _still_to_send(plan, resume),
@@ -302,7 +323,7 @@ def _dosed(plan: ChairPlan, resume: Mapping[int, OpenSession] | None) -> bool:
 async def _run_chair(
     api: ClinicAPI,
     plan: ChairPlan,
-    monitor: Monitor,
+    monitor: AnyMonitor,
     report: ChairReport,
     clock: SimClock,
     stop: asyncio.Event,
@@ -363,7 +384,7 @@ def _newest_measurement(latest: Mapping[str, dict[str, str] | None]) -> datetime
 async def _mark_dose(
     api: ClinicAPI,
     plan: ChairPlan,
-    monitor: Monitor,
+    monitor: AnyMonitor,
     report: ChairReport,
     clock: SimClock,
     stop: asyncio.Event,
@@ -392,13 +413,13 @@ async def _mark_dose(
         report.dose_at = await api.mark_dose(report.session_id, None)
 
 
-async def _progress(runs: list[Monitor], clock: SimClock, stop: asyncio.Event) -> None:
+async def _progress(runs: list[AnyMonitor], clock: SimClock, stop: asyncio.Event) -> None:
     while not stop.is_set():
         _print_progress(runs, clock)
         await asyncio.sleep(PROGRESS_EVERY_S)
 
 
-def _print_progress(runs: list[Monitor], clock: SimClock, final: bool = False) -> None:
+def _print_progress(runs: list[AnyMonitor], clock: SimClock, final: bool = False) -> None:
     active = sum(not run.finished for run in runs)
     sim = min(clock.sim_now(), clock.duration_s)
     sent = sum(r.stats.sent for r in runs)

@@ -19,7 +19,7 @@ def _checksums(folder: Path) -> dict[str, str]:
 
 
 def test_every_data_file_matches_its_recorded_checksum() -> None:
-    for folder in (TRACES,):
+    for folder in (TRACES, DATA / "hl7"):
         sums = _checksums(folder)
         files = {p.name for p in folder.iterdir() if p.name not in ("SHA256SUMS", "README.md")}
         assert files == set(sums), (

@@ -3,7 +3,8 @@
 Messages (each a JSON object keyed on ``type``): ``snapshot``, ``readings`` (catch-up after a
 reconnect with ``?since=<last reading id>``), ``reading``, ``session``, ``device``, ``alert``,
 ``observation`` (a nurse's observation, once stored; the snapshot's ``observations`` holds
-every open session's), ``heartbeat`` (every few seconds, so a screen can tell it is live), ``resync`` (this screen fell
+every open session's), ``forwarding`` (alarm forwarding to the Alert Manager became ``ok`` or
+``unavailable``), ``heartbeat`` (every few seconds, so a screen can tell it is live), ``resync`` (this screen fell
 behind; reconnect with ``since``).
 
 A screen never slows ingest or holds the server's memory: one that falls behind the hub is sent
@@ -240,6 +241,13 @@ async def _send_snapshot(screen: Screen, user: User, since: str | None) -> int:
             },
             "clock": websocket.app.state.settings.clock,
             "clinic_name": websocket.app.state.settings.clinic_name,
+            # Alarm forwarding to the Alert Manager (null: none configured); then live
+            # ``forwarding`` messages on each change.
+            "forwarding": (
+                reporter.status()
+                if (reporter := getattr(websocket.app.state, "alert_reporter", None))
+                else None
+            ),
             "alerts": [
                 alerts.alert_payload(a, names.get(a.acknowledged_by or -1)) for a in open_alerts
             ],

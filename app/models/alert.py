@@ -45,6 +45,9 @@ class Alert(Base):
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     ack_note: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None]
+    # The hospital Alert Manager's latest delivery status for it (PCD-05, e.g. "Delivered").
+    forward_status: Mapped[str | None] = mapped_column(String(64))
+    forward_status_at: Mapped[datetime | None]
 
 
 class AlertEvent(Base):

@@ -17,6 +17,9 @@ ENGINE_CLOCKS = ("wall", "readings")
 # The NIBP cuff cycles a session may be set to: a minute (the fastest monitors cycle) to four
 # hours (an hourly cuff, or slower, in a long observation).
 NIBP_INTERVAL_MIN_S, NIBP_INTERVAL_MAX_S = 60, 4 * 3600
+# An HL7 identifier: EI-1 and HD-2 are 199 characters at most in v2.6; a PV1-3 as sent may be
+# longer, and is refused at binding rather than cut.
+HL7_SOURCE_MAX = 200
 
 
 class Chair(Base):
@@ -39,6 +42,9 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # The identity its HL7 messages carry (OBX-18 equipment id, MSH-3 sender or PV1-3 bed), for
+    # a monitor that reports PCD-01 over MLLP rather than over /ws/ingest; None: it does not.
+    hl7_source: Mapped[str | None] = mapped_column(String(HL7_SOURCE_MAX), unique=True)
 
 
 class TreatmentSession(Base):

@@ -115,6 +115,14 @@ class DeviceCreate(Strict):
         description="chair name; created if new",
     )
     label: str | None = Field(default=None, max_length=64, pattern=NO_CONTROL_CHARACTERS)
+    hl7_source: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="for a monitor reporting HL7 PCD-01 over MLLP: an identifier its messages "
+        "carry (OBX-18 equipment id such as an EUI-64, MSH-3 sender, or PV1-3 bed)",
+    )
 
 
 class DeviceRead(Read):
@@ -124,10 +132,26 @@ class DeviceRead(Read):
     created_at: datetime
     last_seen_at: datetime | None
     revoked_at: datetime | None
+    hl7_source: str | None = None
 
 
 class DeviceCreated(DeviceRead):
     token: str = Field(description="shown once; only its hash is stored")
+
+
+class Hl7Identifier(BaseModel):
+    kind: Literal["OBX-18", "MSH-3", "PV1-3"]
+    value: str
+
+
+class Hl7UnboundSource(BaseModel):
+    identifiers: list[Hl7Identifier] = Field(
+        description="most specific first; bind one with POST /api/devices {chair, hl7_source}"
+    )
+    peer: str = Field(description="the address the last message came from")
+    first_seen: datetime
+    last_seen: datetime
+    messages: int
 
 
 NIBP_INTERVAL_HELP = (
@@ -287,6 +311,14 @@ class AlertRead(BaseModel):
     ack_note: str | None
     resolved_at: datetime | None
     event: str | None = None
+    forward_status: str | None = Field(
+        default=None,
+        description="the hospital Alert Manager's latest delivery status for it (IHE PCD-05, "
+        "e.g. Delivered); null: no Alert Manager has reported on it",
+    )
+    forward_status_at: datetime | None = Field(
+        default=None, description="when the Alert Manager reported forward_status"
+    )
 
 
 class AlertEventRead(Read):

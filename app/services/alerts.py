@@ -170,4 +170,6 @@ def alert_payload(alert: Alert, acked_by: str | None, event: str | None = None) 
         "ack_note": alert.ack_note,
         "resolved_at": iso(alert.resolved_at),
         "event": event,
+        "forward_status": alert.forward_status,
+        "forward_status_at": iso(alert.forward_status_at),
     }

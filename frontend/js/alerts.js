@@ -53,6 +53,7 @@ export class AlertList {
       measured: el("div", { class: "alert-meta alert-measured", hidden: true }),
       meta: el("div", { class: "alert-meta" }),
       ackState: el("div", { class: "alert-ack-state" }),
+      forwarded: el("div", { class: "alert-meta alert-forwarded", hidden: true }),
       error: el("div", { class: "form-error", role: "alert", hidden: true }),
     };
     const element = el(
@@ -63,6 +64,7 @@ export class AlertList {
       parts.measured,
       parts.meta,
       parts.ackState,
+      parts.forwarded,
     );
     if (this.canAcknowledge()) {
       // A sentence fits: the note wraps over the card's width as it is typed.
@@ -170,6 +172,9 @@ export class AlertList {
       parts.ackState.textContent = this.canAcknowledge() ? "" : "Unacknowledged — a clinician acknowledges";
       parts.ackState.hidden = !parts.ackState.textContent;
     }
+    // What the hospital's Alert Manager reported (PCD-05), e.g. "sent to pager — delivered 10:42:05".
+    parts.forwarded.hidden = !alert.forward_status;
+    if (alert.forward_status) parts.forwarded.textContent = `sent to pager — ${alert.forward_status.toLowerCase()}${alert.forward_status_at ? ` ${formatClockSeconds(Date.parse(alert.forward_status_at))}` : ""}`;
     if (parts.ackButton) {
       const open = parts.form && !parts.form.hidden;
       parts.ackButton.hidden = alert.state !== "active" || open;

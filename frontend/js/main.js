@@ -88,6 +88,10 @@ class Clinic {
     switch (message.type) {
       case "snapshot":
         this.store.applySnapshot(message);
+        this.#showForwarding(message.forwarding);
+        break;
+      case "forwarding":
+        this.#showForwarding(message);
         break;
       case "readings":
         this.store.addReadings(message.readings || []);
@@ -121,6 +125,15 @@ class Clinic {
       default:
         this.#reportUnknown(message);
     }
+  }
+
+  /** Alarm forwarding to the hospital's Alert Manager (null: none configured). When it is
+   * down, pagers get nothing: every screen says so until it is back. */
+  #showForwarding(status) {
+    const down = Boolean(status) && status.state === "unavailable";
+    $("forwarding-banner").hidden = !down;
+    document.body.classList.toggle("forwarding-down", down);
+    if (down) $("forwarding-detail").textContent = `Alarms are not reaching pagers: ${status.detail}`;
   }
 
   #reportUnknown(message) {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 
@@ -17,6 +17,7 @@ from app.models.schemas import (
     DeviceCreate,
     DeviceCreated,
     DeviceRead,
+    Hl7UnboundSource,
     UserCreate,
     UserRead,
 )
@@ -48,15 +49,31 @@ async def list_devices(user: AdminUser, db: SessionDep) -> list[Device]:
     "/devices",
     response_model=DeviceCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(400, 422),
+    responses=errors(400, 409, 422),
 )
-async def register_device(body: DeviceCreate, user: AdminUser, db: SessionDep) -> DeviceCreated:
-    """Register a monitor at a chair; the token is in this answer only."""
-    registered = await devices.register_device(db, body.chair, body.label, actor_of(user))
+async def register_device(
+    body: DeviceCreate, request: Request, user: AdminUser, db: SessionDep
+) -> DeviceCreated:
+    """Register a monitor at a chair; the token is in this answer only. With ``hl7_source``
+    it is the monitor whose HL7 messages carry that identifier (one of ``GET /api/hl7/unbound``
+    binds it in this one call)."""
+    registered = await devices.register_device(
+        db, body.chair, body.label, actor_of(user), body.hl7_source
+    )
     await db.commit()
+    if body.hl7_source and hasattr(request.app.state, "hl7_unbound"):
+        request.app.state.hl7_unbound.forget(registered.device.hl7_source)
     return DeviceCreated(
         **DeviceRead.model_validate(registered.device).model_dump(), token=registered.token
     )
+
+
+@router.get("/hl7/unbound", response_model=list[Hl7UnboundSource])
+async def list_unbound_hl7_sources(request: Request, user: AdminUser) -> list[dict[str, Any]]:
+    """HL7 sources whose messages were refused (``AR``) because no device is bound to any
+    identifier they carry; most recently heard first. Kept in this server's memory."""
+    unbound = getattr(request.app.state, "hl7_unbound", None)
+    return unbound.listing() if unbound is not None else []
 
 
 @router.post(
