@@ -28,10 +28,9 @@ def live_server(database) -> Iterator[LiveServer]:
 async def clinic(live_server: LiveServer) -> AsyncIterator[Clinic]:
     """A live server on an empty database with one user of each role."""
     await wipe(live_server.settings)
-    live_server.reload_alerts()
+    live_server.forget_clinic()
     clinic = Clinic(server=live_server, settings=live_server.settings)
-    for role in ("admin", "clinician", "nurse"):
-        await clinic.add_user(role, role)
+    await clinic.add_users(*((role, role) for role in ("admin", "clinician", "nurse")))
     yield clinic
 
 

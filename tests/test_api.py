@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.support import Clinic, Device, device_connect
+from tests.support import Clinic, Device, device_connect, one_database_is_enough
 
 # (method, path, smallest role allowed). Bodies are valid where a body is needed, so a 403 can
 # only come from the role check.
@@ -74,6 +74,7 @@ async def test_each_endpoint_admits_exactly_the_roles_it_should(
             assert minimum in response.json()["detail"]
 
 
+@one_database_is_enough
 async def test_every_endpoint_refuses_a_request_without_login(clinic: Clinic) -> None:
     async with httpx.AsyncClient(base_url=clinic.server.url) as anonymous:
         for method, path, _ in ENDPOINTS:

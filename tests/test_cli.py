@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy import text
 from app import migrations
 from app.db import create_engine
 from app.settings import Settings
-from tests.support import TRACES, run_chairside
+from tests.support import TRACES, run_chairside, together
 
 
 def chairside(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -34,11 +35,21 @@ async def scalar(tmp_path: Path, sql: str) -> object:
         await engine.dispose()
 
 
-@pytest.fixture
-def migrated(tmp_path: Path) -> Path:
-    result = chairside(tmp_path, "db", "upgrade")
+@pytest.fixture(scope="module")
+def upgraded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database made by ``chairside db upgrade``, once for the module."""
+    where = tmp_path_factory.mktemp("upgraded")
+    result = chairside(where, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stderr
+    return where / "cli.db"
+
+
+@pytest.fixture
+def migrated(upgraded: Path, tmp_path: Path) -> Path:
+    """A folder with a copy of that database: the same file a test's own upgrade would make,
+    without a process of its own for each test."""
+    shutil.copy2(upgraded, tmp_path / "cli.db")
     return tmp_path
 
 
@@ -84,8 +95,10 @@ def test_offline_replay_prints_the_contract_fields_and_is_deterministic(tmp_path
     rows += ["600,124,78,93,,", "1800,126,80,95,,", "3000,186,104,131,,", "3300,150,90,110,,"]
     body = sorted(rows[1:], key=lambda r: float(r.split(",")[0]))
     trace.write_text("\n".join([rows[0], *body]) + "\n")
-    first = chairside(tmp_path, "replay", str(trace), "--offline", "--json", "--dose-at", "1900")
-    second = chairside(tmp_path, "replay", str(trace), "--offline", "--json", "--dose-at", "1900")
+    replay = ("replay", str(trace), "--offline", "--json", "--dose-at", "1900")
+    first, second = together(
+        lambda: chairside(tmp_path, *replay), lambda: chairside(tmp_path, *replay)
+    )
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     import json
@@ -112,7 +125,12 @@ def test_offline_replay_reports_cells_and_rows_the_ingest_would_drop(tmp_path: P
         "t_s,sbp,dbp,map,hr,spo2\n0,,,,72,98\n60,120,130,125,72,101\n120,,,,11.5,\n",
         encoding="utf-8",
     )
-    result = chairside(tmp_path, "replay", str(trace), "--offline", "--json")
+    # The real s25047 record: SpO2 down to 36 % and a cuff's 40/18 are measurements, kept.
+    real_trace = str(TRACES / "mimic2_s25047_numerics_1min.csv")
+    result, real = together(
+        lambda: chairside(tmp_path, "replay", str(trace), "--offline", "--json"),
+        lambda: chairside(tmp_path, "replay", real_trace, "--offline", "--json"),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [
         "dropped spo2 at t_s=60: out_of_range: spo2 101 is outside the plausible range 0-100 %",
@@ -122,10 +140,6 @@ def test_offline_replay_reports_cells_and_rows_the_ingest_would_drop(tmp_path: P
         ),
         "skipped row at t_s=120: out_of_range: hr 11.5 is outside the plausible range 15-300 /min",
     ]
-    # The real s25047 record: SpO2 down to 36 % and a cuff's 40/18 are measurements, kept.
-    real = chairside(
-        tmp_path, "replay", str(TRACES / "mimic2_s25047_numerics_1min.csv"), "--offline", "--json"
-    )
     assert real.returncode == 0, real.stderr
     assert "dropped" not in real.stderr and "skipped row" not in real.stderr
 
@@ -162,8 +176,11 @@ def test_a_command_on_a_database_behind_the_migrations_names_both_and_the_fix(
 def test_the_demo_refuses_a_database_it_did_not_make_and_never_deletes_it(migrated: Path) -> None:
     added = chairside(migrated, "user", "add", "amy", "--role", "admin", stdin="long-enough-pw\n")
     assert added.returncode == 0, added.stderr
-    for extra in ((), ("--fresh",)):
-        refused = chairside(migrated, "demo", "--port", "1", *extra)
+    plain, fresh = together(
+        lambda: chairside(migrated, "demo", "--port", "1"),
+        lambda: chairside(migrated, "demo", "--port", "1", "--fresh"),
+    )
+    for refused in (plain, fresh):
         assert refused.returncode == 2, refused.stderr
         assert "holds a clinic the demo did not make" in refused.stderr
         assert (migrated / "cli.db").exists()

@@ -10,15 +10,25 @@ import orjson
 import pytest
 import websockets
 
-from tests.support import Clinic, Device, device_connect
+from tests.support import Clinic, Device, device_connect, one_database_is_enough
 
 
 def dashboard_connect(
-    clinic: Clinic, client: Any, since: int | None = None, origin: str | None = None
+    clinic: Clinic,
+    client: Any,
+    since: int | None = None,
+    origin: str | None = None,
+    max_queue: int | None = 16,
 ):
+    """A screen logged in as ``client``. ``max_queue`` is how many frames websockets holds
+    unread before it stops reading the socket (its default, 16); a screen that leaves more than
+    that unread and stops reading also cannot read the server's answer to its close, and waits
+    out websockets' close timeout (10 s)."""
     cookie = f"chairside_login={client.cookies.get('chairside_login')}"
     url = f"{clinic.server.ws_url}/ws/dashboard" + (f"?since={since}" if since is not None else "")
-    return websockets.connect(url, additional_headers={"Cookie": cookie}, origin=origin)
+    return websockets.connect(
+        url, additional_headers={"Cookie": cookie}, origin=origin, max_queue=max_queue
+    )
 
 
 async def next_of(conn: Any, kind: str, timeout: float = 5) -> dict[str, Any]:
@@ -48,6 +58,7 @@ async def test_snapshot_then_each_new_reading_as_it_is_stored(clinic: Clinic, nu
     assert (live["chair_id"], live["sbp"], live["dbp"], live["map"]) == (chair_id, 141, 92, 108)
 
 
+@one_database_is_enough
 async def test_heartbeat_arrives_when_nothing_else_does(clinic: Clinic, nurse) -> None:
     async with dashboard_connect(clinic, nurse) as screen:
         await next_of(screen, "snapshot")

@@ -4,6 +4,7 @@ secret key are 0600 and the data folder 0700, under the usual umask 022, after
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import PASSWORD, free_port, run_chairside
+from tests.support import PASSWORD, free_port, run_chairside, together
 
 
 def mode(path: Path) -> int:
@@ -60,11 +61,16 @@ def test_a_database_elsewhere_gets_a_0700_folder_if_new_and_leaves_an_existing_o
 ) -> None:
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
-    for url, folder, folder_mode in [
+    cases = [
         (f"sqlite:///{shared}/new/c.db", shared / "new", 0o700),
         (f"sqlite:///{shared}/c.db", shared, 0o755),  # the operator's folder: not ours to change
-    ]:
+    ]
+
+    def upgrade(url: str) -> None:
         chairside({**environment(tmp_path), "CHAIRSIDE_DATABASE_URL": url}, "db", "upgrade")
+
+    together(*(functools.partial(upgrade, url) for url, _, _ in cases))
+    for _, folder, folder_mode in cases:
         assert mode(folder) == folder_mode, folder
         assert mode(folder / "c.db") == 0o600, folder
 

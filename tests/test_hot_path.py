@@ -42,7 +42,9 @@ async def test_readings_and_alerts_leave_no_cyclic_garbage(
     token, _, chair_id = await clinic.add_device("Chair 7")
     session_id = await start_session(nurse, chair_id)
     start = datetime.now(UTC) - timedelta(minutes=5)
-    async with dashboard_connect(clinic, nurse) as screen:
+    # The screen reads only the alerts; it holds every readings frame it does not read, as a
+    # browser would, rather than stop reading.
+    async with dashboard_connect(clinic, nurse, max_queue=None) as screen:
         await next_of(screen, "snapshot")
         async with device_connect(clinic.server, token) as conn:
             device = Device(conn)

@@ -328,7 +328,8 @@ async def test_the_live_server_answers_every_fuzzed_frame_as_promised_and_stores
     async with httpx.AsyncClient(base_url=clinic.server.url) as client:
         assert (await client.get("/api/health")).status_code == 200
     rows = await clinic.query(
-        "SELECT seq, measured_at, sbp, dbp, map, hr, spo2 FROM reading WHERE device_id = :d",
+        "SELECT seq, measured_at, sbp, dbp, map, hr, spo2, rr, etco2 FROM reading "
+        "WHERE device_id = :d",
         d=device_id,
     )
     assert {row.seq for row in rows} == acked  # every ack stored, nothing else

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.demo_process import DemoProcess, clean_environment
+from tests.support import together
 
 REPO = Path(__file__).resolve().parents[1]
 # Imports every module of the installed packages (not the `python -m` entry points, which
@@ -38,13 +39,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     where = tmp_path_factory.mktemp("installed")
     env = clean_environment(where / "data")
     wheels = where / "wheel"
-    _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
-        where,
-        env,
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)]
+    # Building the wheel and making the virtualenv need nothing of each other.
+    together(
+        lambda: _run(build, where, env),
+        lambda: _run([sys.executable, "-m", "venv", str(where / "venv")], where, env),
     )
     (wheel,) = wheels.glob("chairside-*.whl")
-    _run([sys.executable, "-m", "venv", str(where / "venv")], where, env)
     _run([str(where / "venv/bin/pip"), "install", "-q", str(wheel)], where, env)
     yield where
 

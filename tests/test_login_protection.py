@@ -5,6 +5,7 @@ Retry-After, the same whatever the password), a success resets the count, an adm
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 import redis.asyncio
 import redis.exceptions
 
-from tests.support import PASSWORD, Clinic, LiveServer, run_chairside, unavailable
+from tests.support import PASSWORD, Clinic, LiveServer, run_chairside, together, unavailable
 from tests.test_hub import REDIS_URL
 
 WRONG = "not-the-password-7"
@@ -280,8 +281,11 @@ def test_weak_passwords_are_refused_by_the_command_line_in_one_line(tmp_path: Pa
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
     assert cli(settings, tmp_path, "db", "upgrade").returncode == 0
     add = ("user", "add", "newnurse", "--role", "nurse")
-    for password, problem in (WEAK[1], WEAK[3]):  # the API test above has every rule
-        refused = cli(settings, tmp_path, *add, stdin=password + "\n")
+    tried = (WEAK[1], WEAK[3])  # the API test above has every rule
+    answers = together(
+        *(functools.partial(cli, settings, tmp_path, *add, stdin=pw + "\n") for pw, _ in tried)
+    )
+    for (password, problem), refused in zip(tried, answers, strict=True):
         assert refused.returncode == 2, (password, refused.stderr)
         assert refused.stderr.startswith("error: password") and problem in refused.stderr
         assert refused.stderr.count("\n") == 1, refused.stderr

@@ -9,7 +9,7 @@ import pytest
 from starlette.requests import Request
 
 from app.api.origins import cross_site_origin, normalised
-from tests.support import Clinic
+from tests.support import Clinic, one_database_is_enough
 
 EVIL = "http://evil.example"
 
@@ -55,6 +55,7 @@ async def test_every_state_changing_method_is_checked_and_reads_are_not(
     assert (await nurse.get("/api/auth/me")).status_code == 200  # not logged out
 
 
+@one_database_is_enough
 async def test_a_cross_site_login_is_refused(clinic: Clinic) -> None:
     async with httpx.AsyncClient(base_url=clinic.server.url) as client:
         body = {"name": "nurse", "password": "correct-horse-9"}
@@ -117,6 +118,7 @@ def test_origins_compare_without_default_ports_and_case() -> None:
     assert normalised("null") == "null"
 
 
+@one_database_is_enough
 async def test_every_answer_has_referrer_policy_and_every_page_a_csp(clinic: Clinic, nurse) -> None:
     answers = {
         "dashboard": await nurse.get("/"),

@@ -16,7 +16,7 @@ import httpx
 from app.trace import run_offline
 from simulators.courses import session_readings, write_trace_csv
 from simulators.replay import MAX_SPEED, replay_live
-from tests.support import PASSWORD, Clinic
+from tests.support import PASSWORD, Clinic, together
 
 DOSE_S = 1500.0
 
@@ -172,11 +172,14 @@ async def test_replay_and_export_from_the_command_line(clinic: Clinic, tmp_path:
     assert replayed.returncode == 0, replayed.stderr
     assert f"{len(readings)} acknowledged" in replayed.stderr
     session_id = int(replayed.stderr.split("session_id=")[1].split()[0])
-    exported = await asyncio.to_thread(run_cli, "export", str(session_id), env=env)
+    exported, as_csv, missing = await asyncio.to_thread(
+        together,
+        lambda: run_cli("export", str(session_id), env=env),
+        lambda: run_cli("export", str(session_id), "--format", "csv", env=env),
+        lambda: run_cli("export", "999999", env=env),
+    )
     assert exported.returncode == 0, exported.stderr
     record = json.loads(exported.stdout)
     assert record["session"]["id"] == session_id and len(record["readings"]) == len(readings)
-    as_csv = await asyncio.to_thread(run_cli, "export", str(session_id), "--format", "csv", env=env)
     assert parse_csv(as_csv.stdout) == parse_csv(path.read_text())
-    missing = await asyncio.to_thread(run_cli, "export", "999999", env=env)
     assert missing.returncode == 2 and "no session with id 999999" in missing.stderr

@@ -13,7 +13,7 @@ import httpx
 from app.main import create_app
 from app.models.schemas import INT4_MAX, INT8_MAX
 from app.settings import Settings
-from tests.support import Clinic
+from tests.support import Clinic, one_database_is_enough
 
 # (method, path with {id}, body, the parameter, the column's largest value)
 PATH_IDS = [
@@ -202,6 +202,7 @@ async def test_error_answers_have_the_documented_shapes(clinic: Clinic, nurse) -
     assert refused.json() == {"detail": "end must be after start", "code": "invalid_input"}
 
 
+@one_database_is_enough
 async def test_options_answers_204_with_every_method_of_the_path(clinic: Clinic) -> None:
     async with httpx.AsyncClient(base_url=clinic.server.url) as client:
         for path, methods in [
@@ -219,6 +220,7 @@ async def test_options_answers_204_with_every_method_of_the_path(clinic: Clinic)
         assert (await client.options("/api/no-such-thing")).status_code == 404
 
 
+@one_database_is_enough
 async def test_a_method_the_path_does_not_have_is_405_with_allow(clinic: Clinic, nurse) -> None:
     for method, path, methods in [
         ("PATCH", "/api/sessions", "GET, OPTIONS, POST"),

@@ -16,7 +16,7 @@ import orjson
 import websockets
 
 from app.api.dashboard import LIVE_QUEUE
-from tests.support import Clinic, Device, device_connect
+from tests.support import Clinic, Device, device_connect, one_database_is_enough
 from tests.test_dashboard_stream import dashboard_connect, next_of
 
 DEVICES = 4
@@ -184,6 +184,7 @@ async def test_a_screen_that_stops_reading_is_cut_loose_and_ingest_never_waits(
     assert log.problems() == []
 
 
+@one_database_is_enough
 async def test_a_screen_that_falls_behind_is_told_to_resync_and_closed_with_4000(
     clinic: Clinic, nurse
 ) -> None:

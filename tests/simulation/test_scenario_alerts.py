@@ -3,6 +3,8 @@ engine and trace path as ``chairside replay --offline`` (several seeds, both pro
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,16 +17,23 @@ PROTOCOLS = ("spravato", "iv-ketamine")
 DURATION_S = 150 * 60.0
 
 
-def alerts_of(tmp_path: Path, scenario: str, protocol: str, seed: int) -> list[dict]:
+@functools.cache
+def alerts_of(scenario: str, protocol: str, seed: int) -> tuple[dict, ...]:
+    """What the course raises, worked out once a run: several tests look at the same course,
+    and the same seed makes the same course."""
     from simulators.courses import write_trace_csv
 
     plan = plan_chair(1, seed, scenario, DURATION_S, protocol)
-    path = tmp_path / f"{scenario}-{protocol}-{seed}.csv"
-    write_trace_csv(plan.readings, path)
-    return [e for e in run_offline(path, protocol, plan.dose_at_s) if e["event"] == "raised"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{scenario}-{protocol}-{seed}.csv"
+        write_trace_csv(plan.readings, path)
+        events = run_offline(path, protocol, plan.dose_at_s)
+        return tuple(e for e in events if e["event"] == "raised")
 
 
-def raised(events: list[dict], priority: str | None = None, kind: str = "physiological") -> set:
+def raised(
+    events: tuple[dict, ...], priority: str | None = None, kind: str = "physiological"
+) -> set:
     return {
         e["rule"]
         for e in events
@@ -33,9 +42,9 @@ def raised(events: list[dict], priority: str | None = None, kind: str = "physiol
 
 
 @pytest.fixture(params=[(p, s) for p in PROTOCOLS for s in SEEDS], ids=lambda v: f"{v[0]}-{v[1]}")
-def course(request: pytest.FixtureRequest, tmp_path: Path):
+def course(request: pytest.FixtureRequest):
     protocol, seed = request.param
-    return lambda scenario: alerts_of(tmp_path, scenario, protocol, seed)
+    return lambda scenario: alerts_of(scenario, protocol, seed)
 
 
 def test_typical_course_raises_no_physiological_alert(course) -> None:
