@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from app.settings import Settings
 from tests.conftest import login
 from tests.support import Clinic, Device, LiveServer, device_connect
 from tests.test_alerts_live import start_session, wait_for_alert
@@ -158,9 +159,9 @@ async def next_forwarding(screen, state: str, timeout: float = 15.0) -> dict:  #
     return await asyncio.wait_for(find(), timeout)
 
 
-async def test_alerts_reach_the_alert_manager_in_order_and_a_silent_one_shows_on_screens(
-    clinic: Clinic,
-) -> None:
+async def listening_alert_manager(clinic: Clinic) -> tuple[AlertManager, asyncio.Server, Settings]:
+    """An Alert Manager of the test's own on a free port, and the clinic's settings pointing at
+    it with 1 s watchdog and confirm timeouts (so silence shows within seconds)."""
     am = AlertManager()
     am_server = await asyncio.start_server(am.handle, "127.0.0.1", 0)
     am_port = am_server.sockets[0].getsockname()[1]
@@ -171,6 +172,14 @@ async def test_alerts_reach_the_alert_manager_in_order_and_a_silent_one_shows_on
             "alert_manager_confirm_s": 1,
         }
     )
+    return am, am_server, settings
+
+
+async def test_alerts_reach_the_alert_manager_in_order_and_a_silent_one_shows_on_screens(
+    clinic: Clinic,
+) -> None:
+    am, am_server, settings = await listening_alert_manager(clinic)
+    am_port = am_server.sockets[0].getsockname()[1]
     server = LiveServer(settings).start()
     own = Clinic(server=server, settings=settings)
     nurse: httpx.AsyncClient | None = None

@@ -20,6 +20,7 @@ from simulators.clinic import plan_chair
 from simulators.replay import MAX_SPEED, replay_live
 from tests.support import PASSWORD, Clinic, Device, device_connect, run_chairside
 from tests.test_dashboard_stream import dashboard_connect, next_of
+from tests.test_replay import live_events
 
 
 def ts() -> str:
@@ -113,22 +114,7 @@ async def test_a_session_without_a_capnograph_exports_the_trace_it_always_did(
 async def stored_events(clinic: Clinic, session_id: int, base: datetime, expected: int) -> list:
     """(seconds from ``base``, event, rule, priority) of the session's stored alert history,
     once the live engine has written as many as ``expected``."""
-    rows: list = []
-    for _ in range(200):
-        rows = await clinic.query(
-            "SELECT e.at, e.event, a.rule, e.priority FROM alert_event e "
-            "JOIN alert a ON a.id = e.alert_id WHERE a.session_id = :s ORDER BY e.id",
-            s=session_id,
-        )
-        if len(rows) >= expected:
-            break
-        await asyncio.sleep(0.1)
-    out = []
-    for at, event, rule, priority in rows:
-        at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-        out.append((round((at - base).total_seconds(), 3), event, rule, priority))
-    return out
+    return [event[:4] for event in await live_events(clinic, session_id, base, expected)]
 
 
 async def test_a_respiratory_depression_course_alarms_live_as_its_export_replays_offline(

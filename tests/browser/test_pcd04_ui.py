@@ -4,7 +4,6 @@ unavailable" on every screen until it answers again."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from tests.browser.conftest import RestartableServer, Screen
 from tests.browser.helpers import iso, now, send_readings, start_session
 from tests.conftest import login
 from tests.support import Clinic
-from tests.test_pcd04 import AlertManager
+from tests.test_pcd04 import listening_alert_manager
 
 pytestmark = pytest.mark.browser
 
@@ -23,16 +22,8 @@ pytestmark = pytest.mark.browser
 async def test_the_card_shows_the_delivery_and_a_silent_alert_manager_shows_a_banner(
     clinic: Clinic, browser: Browser, screenshots: Path
 ) -> None:
-    am = AlertManager()
-    am_server = await asyncio.start_server(am.handle, "127.0.0.1", 0)
+    am, am_server, settings = await listening_alert_manager(clinic)
     am_port = am_server.sockets[0].getsockname()[1]
-    settings = clinic.settings.model_copy(
-        update={
-            "alert_manager": f"127.0.0.1:{am_port}",
-            "alert_manager_watchdog_s": 1,
-            "alert_manager_confirm_s": 1,
-        }
-    )
     server = RestartableServer(settings).start()
     own = Clinic(server=server, settings=settings)
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
