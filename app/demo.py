@@ -35,7 +35,16 @@ HEAD_START_MIN = {
     "elevated-predose": 22,
     "bradycardia": 46,
     "no-predose": 18,
+    # The breathing episodes start 20-28 (respiratory depression) and 25-40 (apnoea) minutes
+    # after a dose given 20-30 minutes into the session: they unfold in the demo's first minutes.
+    "respiratory-depression": 40,
+    "apnoea": 50,
 }
+
+
+def head_starts_s(chairs: int) -> list[float]:
+    """Each demo chair's head start in seconds, by the scenario the mix gives it."""
+    return [60.0 * HEAD_START_MIN[chair_scenario(i, None)] for i in range(1, chairs + 1)]
 
 
 @dataclass(frozen=True)
@@ -165,9 +174,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         args.speed,
         args.seed,
         monitors=[(m.chair, m.token) for m in monitors],
-        head_start_s=[
-            60.0 * HEAD_START_MIN[chair_scenario(i, None)] for i in range(1, len(monitors) + 1)
-        ],
+        head_start_s=head_starts_s(len(monitors)),
         carry_on=True,
         say=lambda message: _say(f"  demo: {message}"),
     ).start()

@@ -186,3 +186,14 @@ def test_the_demo_refuses_a_database_it_did_not_make_and_never_deletes_it(migrat
         assert (migrated / "cli.db").exists()
     still = chairside(migrated, "user", "add", "bob", "--role", "nurse", stdin="long-enough-pw\n")
     assert still.returncode == 0, still.stderr
+
+
+def test_every_chair_of_the_demo_mix_opens_with_its_session_under_way() -> None:
+    """`chairside demo` (8 chairs by default, up to the whole mix and beyond) gives each chair's
+    scenario a head start; a scenario without one stopped the demo before it started."""
+    from app.demo import head_starts_s
+    from simulators.clinic import SCENARIO_MIX
+
+    starts = head_starts_s(2 * len(SCENARIO_MIX))
+    assert len(starts) == 2 * len(SCENARIO_MIX)
+    assert all(10 * 60 <= s <= 120 * 60 for s in starts), starts
