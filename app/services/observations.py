@@ -4,7 +4,7 @@ shaped once for REST, the dashboard stream and the export."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -23,11 +23,9 @@ from app.services import audit
 from app.services.alerts import user_names
 from app.services.errors import Conflict, InvalidInput
 from app.services.readings import iso
-from app.services.sessions import get_session
+from app.services.sessions import get_session, time_in_session
 
 FINDINGS = ("moaas", "dissociation", "respiratory")
-# A tablet's clock a little ahead of the server's is not an observation from the future.
-CLOCK_SKEW = timedelta(minutes=1)
 
 
 def check_findings(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,11 +76,7 @@ async def record_observation(
     if session.ended_at is not None:
         raise Conflict(f"session {session.id} has ended; an observation needs an open session")
     now = utcnow()
-    observed = at or now
-    if observed > now + CLOCK_SKEW:
-        raise InvalidInput("the observation time is in the future")
-    if observed < session.started_at - CLOCK_SKEW:
-        raise InvalidInput("the observation time is before the session started")
+    observed = time_in_session(session, at, now, "the observation time")
     observation = Observation(
         session_id=session.id,
         chair_id=session.chair_id,

@@ -20,7 +20,8 @@ from app.services.errors import Conflict, InvalidInput, NotFound, check_time_ran
 OverridesCheck = Callable[[str, dict[str, Any]], object]
 # The rule set a session runs: its protocol's, with the patient's overrides.
 RulesFor = Callable[[str, dict[str, Any]], Any]
-DOSE_CLOCK_SKEW = timedelta(minutes=1)
+# A client's clock a little ahead of the server's (a tablet's) is not a time in the future.
+CLOCK_SKEW = timedelta(minutes=1)
 # A session opened late may be dated back this far (e.g. the monitor ran before the nurse
 # got to the screen, or a simulated clinic runs faster than real time).
 MAX_BACKDATE = timedelta(hours=12)
@@ -60,7 +61,7 @@ async def start_session(
 ) -> TreatmentSession:
     """Open a session on a chair that has none open (dated back to ``started_at`` if given)."""
     now = utcnow()
-    if started_at is not None and started_at > now + DOSE_CLOCK_SKEW:
+    if started_at is not None and started_at > now + CLOCK_SKEW:
         raise InvalidInput("started_at is in the future")
     if started_at is not None and started_at < now - MAX_BACKDATE:
         raise InvalidInput(f"started_at is more than {MAX_BACKDATE} ago")
@@ -109,6 +110,19 @@ def _check_nibp_interval(interval_s: int | None) -> None:
         )
 
 
+def time_in_session(
+    session: TreatmentSession, at: datetime | None, now: datetime, what: str
+) -> datetime:
+    """``at`` (``now`` when None), checked to lie between the session's start and now, each
+    give or take CLOCK_SKEW; ``what`` names it in the error."""
+    when = at or now
+    if when > now + CLOCK_SKEW:
+        raise InvalidInput(f"{what} is in the future")
+    if when < session.started_at - CLOCK_SKEW:
+        raise InvalidInput(f"{what} is before the session started")
+    return when
+
+
 def _require_open(session: TreatmentSession) -> None:
     if session.ended_at is not None:
         raise Conflict(f"session {session.id} has ended")
@@ -122,12 +136,7 @@ async def mark_dose(
     _require_open(session)
     if session.dose_at is not None:
         raise Conflict(f"dose already marked at {session.dose_at.isoformat()}")
-    now = utcnow()
-    dose_at = at or now
-    if dose_at > now + DOSE_CLOCK_SKEW:
-        raise InvalidInput("dose time is in the future")
-    if dose_at < session.started_at - DOSE_CLOCK_SKEW:
-        raise InvalidInput("dose time is before the session started")
+    dose_at = time_in_session(session, at, utcnow(), "dose time")
     session.dose_at = dose_at
     audit.record(db, actor, "session.dose", "session", session.id, {"dose_at": dose_at.isoformat()})
     return session
