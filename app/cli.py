@@ -342,6 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--fresh", action="store_true", help="start from an empty demo database")
+    demo.add_argument(
+        "--hl7-port",
+        type=int,
+        metavar="PORT",
+        help="the HL7 PCD-01 (MLLP) listener's port: chairs 2, 6, 10, ... send over it "
+        "(default 2575, or a free port when 2575 is taken; 0: every chair on the websocket)",
+    )
     demo.set_defaults(handler=cmd_demo)
 
     srv = sub.add_parser("serve", help="run the production server")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
 import sys
-from dataclasses import dataclass
 
 from sqlalchemy import inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +17,9 @@ from app.models import AuditEvent, Device, User
 from app.models.base import utcnow
 from app.services import audit, devices, users
 from app.settings import Settings
-from simulators.clinic import chair_scenario
+from simulators.clinic import ChairMonitor, chair_scenario
 from simulators.demo import ClinicThread
+from simulators.hl7_monitor import simulated_eui64
 
 DEMO_PASSWORD = "chairside-demo"
 DEMO_USERS = (("admin", "admin"), ("clinician", "clinician"), ("nurse", "nurse"))
@@ -42,36 +44,61 @@ HEAD_START_MIN = {
 }
 
 
+HL7_PORT = 2575  # the port IANA registered for HL7 over MLLP
+HL7_SEED = 1  # the demo's HL7 monitors keep one EUI-64 each, whatever the round
+
+
+def over_hl7(number: int) -> bool:
+    """Chairs 2, 6, 10, ... (every fourth, from chair 2) have a monitor that speaks HL7 PCD-01
+    over MLLP, as a monitor behind a vendor's gateway does; the others use the websocket."""
+    return number % 4 == 2
+
+
+def free_hl7_port(wanted: int | None, host: str) -> tuple[int | None, str | None]:
+    """The port the demo's HL7 listener takes: ``wanted`` (0: HL7 off), else 2575 when it is
+    free, else one the system picks. Returns the port and, when it is not the one asked for
+    or the usual one, why."""
+    if wanted == 0:
+        return None, None
+    for port in (wanted,) if wanted else (HL7_PORT, 0):
+        with socket.socket() as probe, contextlib.suppress(OSError):
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listener does
+            probe.bind((host, port))
+            chosen = probe.getsockname()[1]
+            note = None if port else f"port {HL7_PORT} is in use; HL7 listens on {chosen} instead"
+            return chosen, note
+    return None, f"port {wanted} is in use"
+
+
 def head_starts_s(chairs: int) -> list[float]:
     """Each demo chair's head start in seconds, by the scenario the mix gives it."""
     return [60.0 * HEAD_START_MIN[chair_scenario(i, None)] for i in range(1, chairs + 1)]
-
-
-@dataclass(frozen=True)
-class DemoMonitor:
-    chair: str
-    token: str
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def prepare(settings: Settings, chairs: int) -> list[DemoMonitor]:
-    """Demo users (created once) and a fresh monitor token per chair for this run."""
+async def prepare(settings: Settings, chairs: int, hl7: bool) -> list[ChairMonitor]:
+    """Demo users (created once) and a fresh monitor token per chair for this run; with
+    ``hl7``, the monitors of the chairs ``over_hl7`` names are bound to their HL7 source."""
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine)() as db:
             await _ensure_users(db)
             # Tokens from an earlier run were never shown again: retire them.
+            # Their HL7 sources go with them (a source is bound to one device at a time).
             await db.execute(
-                update(Device).where(Device.revoked_at.is_(None)).values(revoked_at=utcnow())
+                update(Device)
+                .where(Device.revoked_at.is_(None))
+                .values(revoked_at=utcnow(), hl7_source=None)
             )
             monitors = []
             for number in range(1, chairs + 1):
                 name = f"Chair {number}"
-                registered = await devices.register_device(db, name, None, DEMO_ACTOR)
-                monitors.append(DemoMonitor(chair=name, token=registered.token))
+                source = simulated_eui64(HL7_SEED, number) if hl7 and over_hl7(number) else None
+                registered = await devices.register_device(db, name, None, DEMO_ACTOR, source)
+                monitors.append(ChairMonitor(name, registered.token, source))
             await db.commit()
             return monitors
     finally:
@@ -137,7 +164,13 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"{settings.describe_database()}: unset it or give a sqlite:/// path"
         )
         return 2
-    settings = settings.model_copy(update={"host": "127.0.0.1", "port": args.port})
+    hl7_port, hl7_note = free_hl7_port(args.hl7_port, "127.0.0.1")
+    if args.hl7_port and hl7_port is None:
+        _say(f"error: the demo's HL7 listener cannot take port {args.hl7_port}: it is in use")
+        return 2
+    settings = settings.model_copy(
+        update={"host": "127.0.0.1", "port": args.port, "hl7_port": hl7_port}
+    )
     try:
         if args.fresh:
             _remove_demo_database(settings)
@@ -148,13 +181,19 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"error: {exc}")
         return 2
     _say(f"[2/3] demo users and {args.chairs} chairs with a monitor each")
-    monitors = asyncio.run(prepare(settings, args.chairs))
+    monitors = asyncio.run(prepare(settings, args.chairs, hl7_port is not None))
+    hl7_chairs = [m.chair for m in monitors if m.hl7_source]
     url = f"http://127.0.0.1:{args.port}/"
     _say("[3/3] starting the server")
     _say("")
     _say(f"  Chairside demo: {url}")
     _say(f"  log in as admin, clinician or nurse; password: {DEMO_PASSWORD}")
     _say(f"  {len(monitors)} simulated chairs at {args.speed:g}x real time (seed {args.seed})")
+    if hl7_port is not None:
+        over = ", ".join(hl7_chairs) if hl7_chairs else "none of them (chair 2 would)"
+        _say(f"  HL7 PCD-01 (MLLP) listening on 127.0.0.1:{hl7_port}; over HL7: {over}")
+    if hl7_note:
+        _say(f"  note: {hl7_note}")
     _say("  Ctrl-C stops the demo; sessions under way carry on at the next start")
     _say("  (`chairside demo --fresh` starts over). The other chairside commands use this")
     _say("  database too, e.g. `chairside export 1`.")
@@ -173,7 +212,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         len(monitors),
         args.speed,
         args.seed,
-        monitors=[(m.chair, m.token) for m in monitors],
+        monitors=monitors,
+        hl7=("127.0.0.1", hl7_port) if hl7_port is not None else None,
         head_start_s=head_starts_s(len(monitors)),
         carry_on=True,
         say=lambda message: _say(f"  demo: {message}"),

@@ -21,13 +21,31 @@ from simulators.courses import PROTOCOLS, SCENARIOS, write_trace_csv
 from simulators.monitor import MonitorRefused
 
 PASSWORD_ENV = "CHAIRSIDE_SIM_PASSWORD"
+WIRES = ("websocket", "hl7")
+HL7_PORT = 2575
+
+
+class ProtocolAction(argparse.Action):
+    """``--protocol`` names a treatment protocol or a wire protocol: each value sets its own
+    (``args.protocol`` and ``args.wire``), so ``--protocol hl7 --protocol spravato`` is both."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, value: Any, option: Any = None
+    ) -> None:
+        if value in WIRES:
+            namespace.wire = value
+        elif value in PROTOCOLS:
+            namespace.protocol = value
+        else:
+            choices = ", ".join(repr(c) for c in (*PROTOCOLS, *WIRES))
+            parser.error(f"argument --protocol: invalid choice: {value!r} (choose from {choices})")
 
 
 def add_simulate_parser(subparsers: Any) -> None:
     """Add ``simulate`` to the ``chairside`` subcommands (``handler(args, settings) -> int``)."""
     sim = subparsers.add_parser(
         "simulate",
-        help="simulated monitors streaming to a running server over /ws/ingest",
+        help="simulated monitors streaming to a running server (websocket or HL7 PCD-01)",
         description="Run N simulated chairs, each a seeded clinical course, against a server.",
     )
     sim.add_argument("--chairs", type=int, default=8, help="number of chairs (default 8)")
@@ -39,7 +57,12 @@ def add_simulate_parser(subparsers: Any) -> None:
         "--scenario", choices=SCENARIOS, help="one course for every chair (default: a mix)"
     )
     sim.add_argument(
-        "--protocol", choices=PROTOCOLS, help="default: odd chairs spravato, even iv-ketamine"
+        "--protocol",
+        action=ProtocolAction,
+        metavar="{" + ",".join((*PROTOCOLS, *WIRES)) + "}",
+        help="the treatment protocol (default: odd chairs spravato, even iv-ketamine) or how "
+        "the monitors send: websocket (default) or hl7 (PCD-01 over MLLP, to --hl7-port, "
+        f"default {HL7_PORT}); give it twice for both",
     )
     sim.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL")
     sim.add_argument("--user", default="admin", help="an admin login (registers the monitors)")
@@ -110,6 +133,12 @@ def write_traces(args: argparse.Namespace, directory: Path) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: object = None) -> int:
+    wire = getattr(args, "wire", None)
+    if wire == "hl7" and args.hl7_port is None:
+        args.hl7_port = HL7_PORT
+    if wire == "websocket" and args.hl7_port is not None:
+        print("error: --protocol websocket and --hl7-port contradict each other", file=sys.stderr)
+        return 2
     if args.hl7_chairs is not None and (args.hl7_port is None or args.hl7_chairs < 0):
         print("error: --hl7-chairs needs --hl7-port and a count from 0", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from simulators.api import ClinicAPI, ClinicAPIError
 from simulators.clock import SimClock, head_start_for
@@ -46,6 +47,15 @@ PROGRESS_EVERY_S = 2.0
 # A simulated session's patient label names its round's seed and its chair: SIM-<seed>-<chair>.
 STAMP_RESOLUTION_S = 0.001  # a reading's ts is stamped to the millisecond
 SESSION_LABEL = re.compile(r"^SIM-(\d+)-(\d+)$")
+
+
+class ChairMonitor(NamedTuple):
+    """A monitor registered beforehand (the demo's): its chair, its device token, and the HL7
+    source it is bound to when it sends HL7 PCD-01 instead of using the websocket."""
+
+    chair: str
+    token: str
+    hl7_source: str | None = None
 
 
 def session_label(seed: int, index: int) -> str:
@@ -172,7 +182,7 @@ async def run_clinic(
     stop: asyncio.Event | None = None,
     *,
     protocol: str | None = None,
-    monitors: Sequence[tuple[str, str]] | None = None,
+    monitors: Sequence[ChairMonitor | tuple[str, str]] | None = None,
     chair_prefix: str = "Sim chair",
     nibp_cycle_s: float = NIBP_CYCLE_S,
     window: int = 200,
@@ -184,8 +194,9 @@ async def run_clinic(
 ) -> ClinicReport:
     """Run ``chairs`` simulated sessions concurrently until done (or ``stop`` is set).
 
-    ``monitors`` gives (chair name, device token) pairs to use instead of registering a new
-    monitor per chair (registered ones are revoked at the end; their tokens are never shown).
+    ``monitors`` gives the chairs' monitors (``ChairMonitor``, or (chair name, device token)
+    pairs) to use instead of registering a new monitor per chair (registered ones are revoked
+    at the end; their tokens are never shown).
     ``head_start_s`` gives each chair's session a head start: that much simulated time has
     already passed when the run begins (its readings are sent at once, as a catch-up).
     ``resume`` carries on sessions an earlier run left open (by chair index, 1-based; see
@@ -193,9 +204,11 @@ async def run_clinic(
     does not hold, with the stamps it had. With ``end_on_stop`` false, sessions still under way
     when ``stop`` is set stay open, as they do at a clinic when the station restarts.
     ``hl7`` (host, port): the first ``hl7_chairs`` chairs (all when None) send HL7 PCD-01 over
-    MLLP to the server's HL7 listener instead of streaming over the websocket.
+    MLLP to the server's HL7 listener instead of streaming over the websocket; with
+    ``monitors``, those that have an ``hl7_source`` do (it is the EUI-64 they send).
     """
     stop = stop or asyncio.Event()
+    given = [ChairMonitor(*m) for m in monitors] if monitors is not None else None
     count = len(monitors) if monitors is not None else chairs
     plans = [
         plan_chair(i, seed, scenario, duration_s, protocol, nibp_cycle_s)
@@ -205,28 +218,32 @@ async def run_clinic(
     ws_url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     ws_url = ws_url.rstrip("/") + "/ws/ingest"
 
-    def over_hl7(plan: ChairPlan) -> bool:
+    def hl7_source(plan: ChairPlan) -> str | None:
+        """The EUI-64 the chair's monitor sends over HL7; None: it uses the websocket."""
+        if hl7 is None:
+            return None
+        if given is not None:
+            return given[plan.index - 1].hl7_source
         limit = count if hl7_chairs is None else hl7_chairs
-        return hl7 is not None and monitors is None and plan.index <= limit
+        return simulated_eui64(seed, plan.index) if plan.index <= limit else None
 
     async with ClinicAPI(base_url) as api:
         await api.login(user, password)
         tokens, chair_ids, registered = [], [], []
         for plan in plans:
-            if monitors is not None:
-                chair, token = monitors[plan.index - 1]
-                chair_ids.append(await api.chair_id(chair))
-                tokens.append(token)
+            if given is not None:
+                mine = given[plan.index - 1]
+                chair_ids.append(await api.chair_id(mine.chair))
+                tokens.append(mine.token)
             else:
                 chair = f"{chair_prefix} {plan.index}"
-                source = simulated_eui64(seed, plan.index) if over_hl7(plan) else None
-                monitor = await api.register_monitor(chair, hl7_source=source)
+                monitor = await api.register_monitor(chair, hl7_source=hl7_source(plan))
                 chair_ids.append(monitor.chair_id)
                 tokens.append(monitor.token)
                 registered.append(monitor.device_id)
         reports = [
             ChairReport(
-                chair=monitors[p.index - 1][0] if monitors else f"{chair_prefix} {p.index}",
+                chair=given[p.index - 1].chair if given else f"{chair_prefix} {p.index}",
                 scenario=p.scenario,
                 protocol=p.protocol,
             )
@@ -266,14 +283,8 @@ async def run_clinic(
         # acknowledged as duplicates and not stored): start them past anything sent before.
         seq_base = time.time_ns() // 1000 if monitors is not None else 0
         runs: list[AnyMonitor] = [
-            Hl7Monitor(
-                *hl7,
-                simulated_eui64(seed, plan.index),
-                _still_to_send(plan, resume),
-                own,
-                stop=stop,
-            )
-            if hl7 is not None and over_hl7(plan)
+            Hl7Monitor(*hl7, source, _still_to_send(plan, resume), own, stop=stop)
+            if hl7 is not None and (source := hl7_source(plan)) is not None
             else Monitor(
                 ws_url,
                 token,

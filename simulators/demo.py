@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 
 from simulators.api import ClinicAPI
-from simulators.clinic import ClinicReport, OpenSession, find_open_round, run_clinic
+from simulators.clinic import ChairMonitor, ClinicReport, OpenSession, find_open_round, run_clinic
 
 log = logging.getLogger(__name__)
 DEFAULT_DURATION_S = 150 * 60.0
@@ -25,7 +25,8 @@ class ClinicThread:
     with ``repeat`` a new round (next seed) starts when one ends, as a clinic's day goes on.
     With ``carry_on`` (which needs ``monitors``), sessions an earlier run left open at those
     chairs are carried on where they stopped, and sessions still under way at ``stop()`` stay
-    open for the next run.
+    open for the next run. ``hl7`` (host, port) is the server's HL7 listener: the monitors
+    that have an ``hl7_source`` send PCD-01 to it instead of using the websocket.
     """
 
     def __init__(
@@ -39,7 +40,8 @@ class ClinicThread:
         *,
         scenario: str | None = None,
         duration_s: float = DEFAULT_DURATION_S,
-        monitors: Sequence[tuple[str, str]] | None = None,
+        monitors: Sequence[ChairMonitor] | None = None,
+        hl7: tuple[str, int] | None = None,
         repeat: bool = True,
         progress: bool = False,
         head_start_s: Sequence[float] | None = None,
@@ -52,6 +54,7 @@ class ClinicThread:
         self.scenario, self.duration_s = scenario, duration_s
         self.monitors, self.repeat, self.progress = monitors, repeat, progress
         self.head_start_s = head_start_s
+        self.hl7 = hl7
         if carry_on and monitors is None:
             raise ValueError("carrying sessions on needs the chairs' monitors")
         self.carry_on = carry_on
@@ -116,6 +119,7 @@ class ClinicThread:
                 head_start_s=head_start,
                 resume=resume[1] if resume is not None else None,
                 end_on_stop=not self.carry_on,
+                hl7=self.hl7,
             )
             head_start, resume = None, None
             self.reports.append(report)
@@ -128,12 +132,12 @@ class ClinicThread:
         async with ClinicAPI(self.base_url) as api:
             await api.login(self.user, self.password)
             found = await find_open_round(
-                api, [chair for chair, _ in self.monitors], self.duration_s, datetime.now(UTC)
+                api, [m.chair for m in self.monitors], self.duration_s, datetime.now(UTC)
             )
         if found is None:
             self.say("no session left open by an earlier run: starting a new round")
         else:
-            chairs = ", ".join(self.monitors[i - 1][0] for i in sorted(found[1]))
+            chairs = ", ".join(self.monitors[i - 1].chair for i in sorted(found[1]))
             self.say(f"carrying on the sessions left open at {chairs}")
         return found
 

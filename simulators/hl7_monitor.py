@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from app.interop.hl7_message import MessageError, parse
 from app.interop.mllp import FrameReader, FramingError, frame
@@ -36,6 +37,12 @@ CODES = {
 def simulated_eui64(seed: int, index: int) -> str:
     """A stable, made-up EUI-64 per simulated chair (locally administered: 0x02 bit set)."""
     return f"02C5{seed % 0x10000:04X}{index:08X}"
+
+
+def hl7_time(at: datetime) -> str:
+    """An HL7 DTM to the millisecond, with its offset (the readings' own resolution: a
+    restarted monitor knows which of them the server holds)."""
+    return at.strftime("%Y%m%d%H%M%S.") + f"{at.microsecond // 1000:03d}" + at.strftime("%z")
 
 
 def pcd01_message(eui64: str, control_id: str, stamp: str, reading: SimReading) -> bytes:
@@ -108,8 +115,11 @@ class Hl7Monitor:
                         await self.stop.wait()
                 if self.stop.is_set():
                     return
-                control_id = f"{self.eui64}-{self._next}"
-                stamp = self.clock.wall(reading.t_s).strftime("%Y%m%d%H%M%S%z")
+                measured = self.clock.wall(reading.t_s)
+                # One id per reading, the same in every run: a reading sent again after a
+                # restart is stored once, as a resend on the same connection is.
+                control_id = f"{self.eui64}-{round(measured.timestamp() * 1000)}"
+                stamp = hl7_time(measured)
                 writer.write(frame(pcd01_message(self.eui64, control_id, stamp, reading)))
                 await writer.drain()
                 if self._next in sent_here:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -197,3 +198,29 @@ def test_every_chair_of_the_demo_mix_opens_with_its_session_under_way() -> None:
     starts = head_starts_s(2 * len(SCENARIO_MIX))
     assert len(starts) == 2 * len(SCENARIO_MIX)
     assert all(10 * 60 <= s <= 120 * 60 for s in starts), starts
+
+
+def test_the_demo_names_a_busy_hl7_port_and_otherwise_finds_one(tmp_path: Path) -> None:
+    """The demo's HL7 chairs (2, 6, 10, ...) need a listener: 2575 when free, else a port the
+    system picks (said so); a port asked for by name that is taken stops the demo at once."""
+    from app.demo import HL7_PORT, free_hl7_port, over_hl7
+
+    assert [n for n in range(1, 13) if over_hl7(n)] == [2, 6, 10]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        refused = chairside(tmp_path, "demo", "--port", "1", "--hl7-port", str(taken))
+        assert refused.returncode == 2, refused.stderr
+        assert f"cannot take port {taken}: it is in use" in refused.stderr
+        assert free_hl7_port(taken, "127.0.0.1") == (None, f"port {taken} is in use")
+    assert free_hl7_port(0, "127.0.0.1") == (None, None)  # --hl7-port 0: no HL7 chairs
+    with socket.socket() as usual:
+        try:
+            usual.bind(("127.0.0.1", HL7_PORT))
+            usual.listen()
+        except OSError:
+            pass  # something else holds 2575 already: taken either way
+        port, note = free_hl7_port(None, "127.0.0.1")
+        assert port is not None and port != HL7_PORT
+        assert note == f"port {HL7_PORT} is in use; HL7 listens on {port} instead"

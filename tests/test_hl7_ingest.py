@@ -9,6 +9,7 @@ engine alarms on what it sent."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import sqlite3
@@ -23,9 +24,18 @@ import hl7.mllp
 import httpx
 import pytest
 
+from app.interop.hl7_message import parse_dtm
 from simulators.clinic import plan_chair, run_clinic
-from simulators.hl7_monitor import simulated_eui64
-from tests.support import PASSWORD, Clinic, LiveServer, free_port, run_chairside, wipe
+from simulators.hl7_monitor import hl7_time, simulated_eui64
+from tests.support import (
+    PASSWORD,
+    Clinic,
+    LiveServer,
+    free_port,
+    one_database_is_enough,
+    run_chairside,
+    wipe,
+)
 from tests.test_dashboard_stream import dashboard_connect, next_of
 
 HL7_DATA = Path(__file__).resolve().parent / "data" / "hl7"
@@ -427,6 +437,43 @@ async def test_the_simulator_runs_some_chairs_over_hl7_and_the_rest_over_the_web
         " WHERE c.name = 'Sim chair 2'"
     )
     assert over_ws == report.chairs[1].monitor.acked > 0
+
+
+def test_the_simulated_gateway_stamps_readings_to_the_millisecond() -> None:
+    # As over the websocket: a restarted monitor then knows exactly which readings the
+    # server holds (a time cut to the second would send one again, and store it twice).
+    measured = datetime(2026, 12, 2, 3, 15, 7, 123456, tzinfo=UTC)
+    assert hl7_time(measured) == "20261202031507.123+0000"
+    assert parse_dtm(hl7_time(measured), "OBX-14", None) == measured.replace(microsecond=123000)
+
+
+@one_database_is_enough
+async def test_chairside_simulate_protocol_hl7_sends_pcd01_with_the_readings_own_times(
+    site: Clinic,
+) -> None:
+    port = site.settings.hl7_port
+    assert port is not None
+    env = {**os.environ, "CHAIRSIDE_SIM_PASSWORD": PASSWORD}
+    args = ["--url", site.server.url, "--hl7-port", str(port), "--chairs", "1", "--seed", "11"]
+    args += ["--scenario", "typical", "--speed", "3000", "--duration", "12", "--quiet"]
+    run = await asyncio.to_thread(
+        run_chairside, env, "simulate", "--protocol", "hl7", "--protocol", "spravato", *args
+    )
+    assert run.returncode == 0, run.stderr
+    plan = plan_chair(1, 11, "typical", 12 * 60.0, "spravato")
+    assert f"{len(plan.readings)} acknowledged" in run.stderr
+    rows = await site.query(
+        "SELECT s.protocol, r.measured_at FROM reading r JOIN treatment_session s ON s.id = r.session_id"
+        " WHERE s.patient_label = 'SIM-11-01' ORDER BY r.measured_at"
+    )
+    assert {r[0] for r in rows} == {"spravato"}
+    stamps = [datetime.fromisoformat(str(r[1])) for r in rows]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) == len(plan.readings)
+    expected = [b.t_s - a.t_s for a, b in zip(plan.readings, plan.readings[1:], strict=False)]
+    assert gaps == pytest.approx(expected, abs=0.0015)
+    both = await asyncio.to_thread(run_chairside, env, "simulate", "--protocol", "websocket", *args)
+    assert both.returncode == 2 and "contradict" in both.stderr
 
 
 async def test_a_revoked_monitor_is_refused_at_its_next_message(site: Clinic) -> None:

@@ -67,6 +67,19 @@ async def test_a_restarted_demo_keeps_the_screen_logged_in_and_carries_its_sessi
         opened.append(client)
         sessions = _open_sessions(client)
         assert len(sessions) == 2
+        # Chair 2's monitor speaks HL7 PCD-01 over MLLP, chair 1's the websocket: the restart
+        # carries both kinds on.
+        admin = demo.login("admin")
+        opened.append(admin)
+        chair_ids = {c["name"]: c["id"] for c in client.get("/api/chairs").json()}
+        sources = {
+            d["chair_id"]: d["hl7_source"]
+            for d in admin.get("/api/devices").json()
+            if d["revoked_at"] is None
+        }
+        assert sources[chair_ids["Chair 1"]] is None
+        assert sources[chair_ids["Chair 2"]]
+        assert "over HL7: Chair 2" in demo.log()
         await asyncio.to_thread(
             _wait_for_readings_after, client, datetime.now(UTC) - timedelta(seconds=5)
         )
