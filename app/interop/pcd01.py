@@ -18,9 +18,11 @@ Decisions:
   else MSH-7. Rows with one time make one reading.
 * Several codes for one vital in one reading: the most direct measurement wins. Heart rate:
   ECG (147842) over the oximeter's pulse rate (149530), the arterial line's (149522), the cuff's
-  (149546), a generic pulse rate (149514). Respiration rate: the capnograph's airway rate
-  (151594), which counts breaths that move gas, over the impedance rate (151562), which also
-  counts chest movement against a closed airway.
+  (149546), a generic pulse rate (149514). Respiration rate: the capnograph's (151594) and the
+  airway flow's (151570), which count breaths that move gas, over a rate of no stated method
+  (151562), the oximeter's plethysmogram's (151658) and the transthoracic impedance rate
+  (151578), which also counts chest movement against a closed airway (an obstructed patient
+  "breathes" on impedance while nothing moves: the apnoea rule must not be fooled by it).
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from datetime import datetime, tzinfo
 from app.interop.hl7_message import Message, MessageError, Segment, parse, parse_dtm
 
 # MDC code -> (vital, rank): a lower rank wins when one reading carries several codes of a vital.
-# NIBP, HR, pulse rates and SpO2: INTEROP.md §1 table. RR and EtCO2 are not in INTEROP.md: the
-# codes are ISO/IEEE 11073-10101 partition 2 terms MDC_RESP_RATE (20490), MDC_AWAY_RESP_RATE
-# (20522) and MDC_AWAY_CO2_ET (20636), as 2 * 65536 + term (the arithmetic INTEROP.md uses for
-# 150021); to be checked against a gateway's own export guide before relying on them.
+# NIBP, HR, pulse rates and SpO2: INTEROP.md §1 table. RR and EtCO2 are not in INTEROP.md. The
+# RR codes are as the Danish core FHIR IG's IEEE value set lists them (dk-core-IEEEBasicObservation:
+# 151562 MDC_RESP_RATE, 151570 MDC_AWAY_RESP_RATE, 151578 MDC_TTHOR_RESP_RATE, 151594
+# MDC_CO2_RESP_RATE, 151658 MDC_PULS_OXIM_PLETH_RESP_RATE); EtCO2 151708 (MDC_CONC_AWAY_CO2_ET,
+# "MDC_AWAY_CO2_ET" in OpenICE) is from the 10101 term numbering (2 * 65536 + 20636) and one
+# public code listing, not an IG: check it against a gateway's own export guide.
 MDC_VITALS: dict[str, tuple[str, int]] = {
     "150021": ("sbp", 0),  # MDC_PRESS_BLD_NONINV_SYS
     "150022": ("dbp", 0),  # MDC_PRESS_BLD_NONINV_DIA
@@ -46,9 +50,12 @@ MDC_VITALS: dict[str, tuple[str, int]] = {
     "149546": ("hr", 3),  # MDC_PULS_RATE_NON_INV
     "149514": ("hr", 4),  # MDC_PULS_RATE
     "150456": ("spo2", 0),  # MDC_PULS_OXIM_SAT_O2
-    "151594": ("rr", 0),  # MDC_AWAY_RESP_RATE
-    "151562": ("rr", 1),  # MDC_RESP_RATE
-    "151708": ("etco2", 0),  # MDC_AWAY_CO2_ET
+    "151594": ("rr", 0),  # MDC_CO2_RESP_RATE (capnography)
+    "151570": ("rr", 1),  # MDC_AWAY_RESP_RATE (airway flow)
+    "151562": ("rr", 2),  # MDC_RESP_RATE (method not stated)
+    "151658": ("rr", 3),  # MDC_PULS_OXIM_PLETH_RESP_RATE
+    "151578": ("rr", 4),  # MDC_TTHOR_RESP_RATE (impedance)
+    "151708": ("etco2", 0),  # MDC_CONC_AWAY_CO2_ET
 }
 # 1 mmHg = 133.322387415 Pa (the conventional definition), so 1 kPa = 7.50061683 mmHg.
 MMHG_PER_KPA = 1000 / 133.322387415

@@ -82,9 +82,10 @@ def test_ucum_and_kpa_units_are_converted_and_the_airway_rate_wins() -> None:
     raw = oru(
         "OBX|1|NM|151708^MDC_AWAY_CO2_ET^MDC|1.1.1|5.0|kPa^kPa^UCUM|||||R",
         "OBX|2|NM|151562^MDC_RESP_RATE^MDC|1.1.2|22|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R",
-        "OBX|3|NM|151594^MDC_AWAY_RESP_RATE^MDC|1.1.3|14|/min^/min^UCUM|||||R",
+        "OBX|3|NM|151594^MDC_CO2_RESP_RATE^MDC|1.1.3|14|/min^/min^UCUM|||||R",
         "OBX|4|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.2.1|71|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R",
         "OBX|5|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.3.1|16|kPa^kPa^UCUM|||||R",
+        "OBX|6|NM|151578^MDC_TTHOR_RESP_RATE^MDC|1.4.1|30|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R",
     )
     [(ts, got)] = values(raw)
     assert ts == datetime(2026, 12, 2, 9, 59, tzinfo=UTC)  # OBR-7: no OBX-14
@@ -95,6 +96,24 @@ def test_ucum_and_kpa_units_are_converted_and_the_airway_rate_wins() -> None:
         "sbp": round(16 * MMHG_PER_KPA, 3),
     }
     assert round(5 * MMHG_PER_KPA, 1) == 37.5
+
+
+def test_every_respiration_rate_code_is_read_and_the_chest_impedance_rate_comes_last() -> None:
+    codes = [
+        ("151594", "MDC_CO2_RESP_RATE"),
+        ("151570", "MDC_AWAY_RESP_RATE"),
+        ("151562", "MDC_RESP_RATE"),
+        ("151658", "MDC_PULS_OXIM_PLETH_RESP_RATE"),
+        ("151578", "MDC_TTHOR_RESP_RATE"),
+    ]
+    rows = [
+        f"OBX|{n}|NM|{code}^{name}^MDC|1.1.{n}|{10 + n}|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R"
+        for n, (code, name) in enumerate(codes, start=1)
+    ]
+    for first in range(len(rows)):
+        # With every code from ``first`` on in one message, the most direct of them wins.
+        [(_, got)] = values(oru(*rows[first:]))
+        assert got == {"rr": 11 + first}, codes[first]
 
 
 def test_a_wrong_row_is_named_and_dropped_alone() -> None:
