@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from app import alerts as engine
-from app.engine_feed import LiveSession
+from app.live.feed import LiveSession
 from app.wire import VITALS
 
 Apply = Callable[[LiveSession], list[engine.AlertEvent]]

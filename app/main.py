@@ -22,7 +22,6 @@ from starlette.routing import Match, Mount
 
 from app import alerts as engine
 from app import bundle
-from app.alerting import AlertRunner
 from app.api import dashboard, ingest, origins
 from app.api.routes import (
     admin,
@@ -41,7 +40,8 @@ from app.hub import create_hub
 from app.interop.hl7_listener import Hl7Listener
 from app.interop.hl7_sources import UnboundSources
 from app.interop.pcd04_reporter import AlertReporter
-from app.lease import RedisLease
+from app.live.lease import RedisLease
+from app.live.runner import AlertRunner
 from app.login_throttle import LoginThrottle
 from app.services.errors import InvalidInput, ServiceError
 from app.services.readings import ReadingWriter

@@ -14,9 +14,9 @@ import httpx
 from sqlalchemy import insert, select
 
 from app import alerts
-from app.alerting import SNAPSHOT_EVERY_S, AlertRunner
 from app.db import create_engine, create_sessionmaker
 from app.hub import MemoryHub
+from app.live.runner import SNAPSHOT_EVERY_S, AlertRunner
 from app.main import rules_source
 from app.models import Alert, Device, EngineSnapshot, Reading, TreatmentSession
 from app.models.base import utcnow

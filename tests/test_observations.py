@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
-from app.alerting import AlertRunner
 from app.db import create_engine, create_sessionmaker
 from app.export_replay import replay_export
 from app.hub import MemoryHub
+from app.live.runner import AlertRunner
 from app.main import rules_source
 from app.models import Alert, Observation, User
 from tests.conftest import login

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import alerts as engine
-from app import engine_store
-from app.engine_feed import LiveSession, engine_reading, epoch
-from app.engine_store import AckRequest, Outcome
 from app.hub import RESYNC, Hub
-from app.lease import RedisLease
+from app.live import store as engine_store
+from app.live.feed import LiveSession, engine_reading, epoch
+from app.live.lease import RedisLease
+from app.live.store import AckRequest, Outcome
 from app.models import Reading
 from app.services import alerts as alert_store
 from app.services import audit

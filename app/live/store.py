@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import alerts as engine
-from app.engine_feed import LiveSession, engine_reading
+from app.live.feed import LiveSession, engine_reading
 from app.models import EngineSnapshot, MonitorEvent, Observation, Reading, TreatmentSession
 from app.models.base import utcnow
 from app.services import alerts as alert_store
