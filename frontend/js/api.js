@@ -83,3 +83,8 @@ export const dischargeChecklist = (sessionId) => request("GET", `/api/sessions/$
 export const signDischarge = (sessionId, confirm, note) =>
   request("POST", `/api/sessions/${sessionId}/discharge`, { confirm, note: note || null });
 export const reportUrl = (sessionId) => `/api/sessions/${sessionId}/report.pdf`;
+export const devices = () => request("GET", "/api/devices");
+export const unboundHl7Sources = () => request("GET", "/api/hl7/unbound");
+/** Registers a monitor at ``chair`` (created if new) whose HL7 messages carry ``source``. */
+export const bindHl7Source = (chair, source) =>
+  request("POST", "/api/devices", { chair, hl7_source: source });

@@ -1,6 +1,7 @@
 // Entry point: login or clinic view; wires the stream, the store and the views together.
 
 import * as api from "./api.js";
+import { MonitorsView } from "./admin.js";
 import { AlertList } from "./alerts.js";
 import { AlarmSound } from "./audio.js";
 import { Connection } from "./connection.js";
@@ -41,6 +42,7 @@ class Clinic {
     this.controls = new SessionControls($("session-dialog"), this.store);
     this.observeDialog = new ObservationDialog($("observe-dialog"), this.store);
     this.dischargeDialog = new DischargeDialog($("discharge-dialog"), this.store);
+    this.monitors = new MonitorsView($("monitors-dialog"), $("monitors-button"), this.store, { chairsChanged: () => this.#refreshChairs() });
     const canAck = () => ["clinician", "admin"].includes((this.store.user || {}).role);
     this.alertList = new AlertList(this.store, { list: $("alert-list"), empty: $("alerts-empty"), count: $("alert-count"), canAcknowledge: canAck });
     this.detail = new DetailView($("detail-view"), this.store, this.controls, {
@@ -65,6 +67,7 @@ class Clinic {
     this.#renderUser();
     this.#renderLive();
     this.connection.start();
+    this.monitors.start();
     this.ticker = setInterval(() => this.#tick(), 1000);
     window.addEventListener("hashchange", () => this.#route());
     window.addEventListener("resize", () => this.#layout());
@@ -444,6 +447,7 @@ function showClinic(user, sound) {
   window.chairside = clinic; // for debugging from the console
   $("logout").addEventListener("click", async () => {
     clinic.connection.stop();
+    clinic.monitors.stop();
     try {
       await api.logout();
     } catch (err) {
