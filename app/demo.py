@@ -192,6 +192,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     if hl7_port is not None:
         over = ", ".join(hl7_chairs) if hl7_chairs else "none of them (chair 2 would)"
         _say(f"  HL7 PCD-01 (MLLP) listening on 127.0.0.1:{hl7_port}; over HL7: {over}")
+    _say("  a simulated nurse (the nurse login) observes each chair every 14 min after the dose;")
+    _say("  at chair 7 every 18 min, so 'Observation due' shows there")
     if hl7_note:
         _say(f"  note: {hl7_note}")
     _say("  Ctrl-C stops the demo; sessions under way carry on at the next start")
@@ -214,6 +216,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         args.seed,
         monitors=monitors,
         hl7=("127.0.0.1", hl7_port) if hl7_port is not None else None,
+        nurse=("nurse", DEMO_PASSWORD),
         head_start_s=head_starts_s(len(monitors)),
         carry_on=True,
         say=lambda message: _say(f"  demo: {message}"),

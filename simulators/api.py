@@ -130,3 +130,18 @@ class ClinicAPI:
             await self.client.post(f"/api/sessions/{session_id}/end"),
             f"end session {session_id}",
         )
+
+    async def record_observation(self, session_id: int, body: dict[str, Any]) -> None:
+        """A nurse's observation (needs the nurse role or above)."""
+        _check(
+            await self.client.post(f"/api/sessions/{session_id}/observations", json=body),
+            f"record an observation of session {session_id}",
+        )
+
+    async def newest_observation(self, session_id: int) -> datetime | None:
+        """When the session's latest observation was made (None: none yet)."""
+        listed = _check(
+            await self.client.get(f"/api/sessions/{session_id}/observations"),
+            f"list the observations of session {session_id}",
+        )
+        return max((datetime.fromisoformat(o["at"]) for o in listed), default=None)

@@ -23,6 +23,7 @@ from simulators.clock import SimClock, head_start_for
 from simulators.courses import PROTOCOLS, SimReading, dose_time, outage_window, session_readings
 from simulators.hl7_monitor import Hl7Monitor, simulated_eui64
 from simulators.monitor import Monitor, MonitorStats
+from simulators.nurse import SimObservation, observations
 
 AnyMonitor = Monitor | Hl7Monitor
 
@@ -101,6 +102,7 @@ class ChairReport:
     dose_at: datetime | None = None
     dose_at_simulated_time: bool = False  # False: the server's clock had to stand in
     monitor: MonitorStats = field(default_factory=MonitorStats)
+    observations: int = 0  # recorded by the simulated nurse
 
 
 @dataclass
@@ -191,6 +193,7 @@ async def run_clinic(
     end_on_stop: bool = True,
     hl7: tuple[str, int] | None = None,
     hl7_chairs: int | None = None,
+    nurse: tuple[str, str] | None = None,
 ) -> ClinicReport:
     """Run ``chairs`` simulated sessions concurrently until done (or ``stop`` is set).
 
@@ -206,6 +209,8 @@ async def run_clinic(
     ``hl7`` (host, port): the first ``hl7_chairs`` chairs (all when None) send HL7 PCD-01 over
     MLLP to the server's HL7 listener instead of streaming over the websocket; with
     ``monitors``, those that have an ``hl7_source`` do (it is the EUI-64 they send).
+    ``nurse`` (login, password): a nurse observes every chair after its dose
+    (``simulators.nurse``); on a resumed session, from after its newest observation.
     """
     stop = stop or asyncio.Event()
     given = [ChairMonitor(*m) for m in monitors] if monitors is not None else None
@@ -227,8 +232,10 @@ async def run_clinic(
         limit = count if hl7_chairs is None else hl7_chairs
         return simulated_eui64(seed, plan.index) if plan.index <= limit else None
 
-    async with ClinicAPI(base_url) as api:
+    async with ClinicAPI(base_url) as api, ClinicAPI(base_url) as nurse_api:
         await api.login(user, password)
+        if nurse is not None:
+            await nurse_api.login(*nurse)
         tokens, chair_ids, registered = [], [], []
         for plan in plans:
             if given is not None:
@@ -303,7 +310,22 @@ async def run_clinic(
         try:
             await asyncio.gather(
                 *(
-                    _run_chair(api, plan, run, report, own, stop, end_on_stop, _dosed(plan, resume))
+                    _run_chair(
+                        api,
+                        plan,
+                        run,
+                        report,
+                        own,
+                        stop,
+                        end_on_stop,
+                        _dosed(plan, resume),
+                        _Rounds(
+                            nurse_api,
+                            observations(plan.index, plan.dose_at_s, plan.readings, duration_s),
+                        )
+                        if nurse is not None
+                        else None,
+                    )
                     for plan, run, report, own in zip(plans, runs, reports, clocks, strict=True)
                 )
             )
@@ -340,18 +362,24 @@ async def _run_chair(
     stop: asyncio.Event,
     end_on_stop: bool,
     dosed: bool,
+    rounds: _Rounds | None,
 ) -> None:
     assert report.session_id is not None
     dose = (
         None if dosed else asyncio.create_task(_mark_dose(api, plan, monitor, report, clock, stop))
     )
+    nurse = asyncio.create_task(rounds.run(report, clock, stop)) if rounds else None
     try:
         await monitor.run()
         if dose is not None:
             await dose
     finally:
-        if dose is not None:
-            dose.cancel()
+        for task in (dose, nurse):
+            if task is not None:
+                task.cancel()
+        if nurse is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await nurse
         if end_on_stop or monitor.finished:
             with contextlib.suppress(ClinicAPIError, OSError):
                 await api.end_session(report.session_id)
@@ -422,6 +450,32 @@ async def _mark_dose(
         if exc.status_code != 422:
             raise
         report.dose_at = await api.mark_dose(report.session_id, None)
+
+
+@dataclass
+class _Rounds:
+    """One chair's simulated nurse: each observation when simulated time reaches it."""
+
+    api: ClinicAPI
+    planned: list[SimObservation]
+
+    async def run(self, report: ChairReport, clock: SimClock, stop: asyncio.Event) -> None:
+        assert report.session_id is not None
+        # A session carried on after a restart: the nurse goes on after its newest observation.
+        newest = await self.api.newest_observation(report.session_id)
+        for observation in self.planned:
+            at = clock.wall(observation.t_s)
+            if newest is not None and at <= newest:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), clock.until(observation.t_s))
+            if stop.is_set():
+                return
+            try:
+                await self.api.record_observation(report.session_id, observation.body(at))
+                report.observations += 1
+            except (ClinicAPIError, OSError) as exc:  # the nurse carries on at the next round
+                log.warning("%s: observation not recorded: %s", report.chair, exc)
 
 
 async def _progress(runs: list[AnyMonitor], clock: SimClock, stop: asyncio.Event) -> None:

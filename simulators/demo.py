@@ -26,7 +26,8 @@ class ClinicThread:
     With ``carry_on`` (which needs ``monitors``), sessions an earlier run left open at those
     chairs are carried on where they stopped, and sessions still under way at ``stop()`` stay
     open for the next run. ``hl7`` (host, port) is the server's HL7 listener: the monitors
-    that have an ``hl7_source`` send PCD-01 to it instead of using the websocket.
+    that have an ``hl7_source`` send PCD-01 to it instead of using the websocket. ``nurse``
+    (login, password): a simulated nurse records observations (``simulators.nurse``).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class ClinicThread:
         duration_s: float = DEFAULT_DURATION_S,
         monitors: Sequence[ChairMonitor] | None = None,
         hl7: tuple[str, int] | None = None,
+        nurse: tuple[str, str] | None = None,
         repeat: bool = True,
         progress: bool = False,
         head_start_s: Sequence[float] | None = None,
@@ -55,6 +57,7 @@ class ClinicThread:
         self.monitors, self.repeat, self.progress = monitors, repeat, progress
         self.head_start_s = head_start_s
         self.hl7 = hl7
+        self.nurse = nurse
         if carry_on and monitors is None:
             raise ValueError("carrying sessions on needs the chairs' monitors")
         self.carry_on = carry_on
@@ -120,6 +123,7 @@ class ClinicThread:
                 resume=resume[1] if resume is not None else None,
                 end_on_stop=not self.carry_on,
                 hl7=self.hl7,
+                nurse=self.nurse,
             )
             head_start, resume = None, None
             self.reports.append(report)
