@@ -118,7 +118,13 @@ async def test_stop_ends_the_run_early_and_closes_the_sessions(
     run = asyncio.create_task(
         run_clinic(clinic.server.url, "admin", PASSWORD, 2, 60.0, 1, None, 9000.0, False, stop)
     )
-    await asyncio.sleep(1.0)
+    # Stopped once readings flow (on a busy machine the set-up alone can take seconds).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not run.done():
+        [(stored,)] = await clinic.query("SELECT count(*) AS n FROM reading")
+        if stored:
+            break
+        await asyncio.sleep(0.1)
     stop.set()
     report = await asyncio.wait_for(run, 15)
     assert 0 < report.acked < report.readings
