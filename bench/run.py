@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from bench import replay, report
+from bench import alert_forwarding, hl7_ingest, replay, report
 from bench.load import FIRST_SEQ
 from bench.report import spread
 from bench.stack import (
@@ -95,6 +95,16 @@ class Plan:
     memory_settle_s: float = 30.0
     memory_window_s: float = 60.0
     memory_windows: int = 10
+    # HL7 PCD-01 over MLLP against the websocket path (one server per database)
+    hl7_chairs: int = 50
+    hl7_readings: int = 100  # per monitor, path and run
+    hl7_runs: int = 5  # alternating websocket / HL7 pairs
+    hl7_databases: str = "sqlite,postgresql"
+    # Alert latency with an Alert Manager attached against without
+    forwarding_chairs: int = 100  # one sbp_critical each, per round
+    forwarding_spacing_s: float = 0.03
+    forwarding_rounds: int = 3  # of each kind, alternating
+    forwarding_database: str = ""  # empty: the database of figures 2, 3 and 5
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
@@ -121,6 +131,14 @@ class Plan:
             memory_settle_s=3.0,
             memory_window_s=5.0,
             memory_windows=2,
+            hl7_chairs=10,
+            hl7_readings=20,
+            hl7_runs=1,
+            hl7_databases="sqlite",
+            forwarding_chairs=10,
+            forwarding_spacing_s=0.05,
+            forwarding_rounds=1,
+            forwarding_database="sqlite",
         )
 
 
@@ -589,6 +607,67 @@ def memory_phase(
     return {"memory": memory, "rss_mb": memory["rss_mb"], "rss_growing": memory["growing"]}
 
 
+def hl7_phase(
+    plan: Plan, workdir: Path, app_dir: Path | None, pg_problem: str | None
+) -> dict[str, Any]:
+    """PCD-01 over MLLP against the websocket path on the same server (bench/hl7_ingest.py),
+    on each database of the plan."""
+    figures: dict[str, Any] = {}
+    for kind in plan.hl7_databases.split(","):
+        if kind == "postgresql" and pg_problem:
+            figures[kind] = {"skipped": pg_problem}
+            continue
+        figures[kind] = hl7_ingest.measure(
+            kind, plan.hl7_chairs, plan.hl7_readings, plan.hl7_runs, workdir, app_dir
+        )
+    out: dict[str, Any] = {"hl7": figures}
+    for kind, suffix in (("sqlite", "sqlite"), ("postgresql", "postgres")):
+        fig = figures.get(kind, {})
+        out[f"hl7_readings_per_s_{suffix}"] = fig.get("hl7_per_s", {}).get("median")
+        out[f"hl7_websocket_readings_per_s_{suffix}"] = fig.get("websocket_per_s", {}).get("median")
+        out[f"hl7_to_websocket_ratio_{suffix}"] = fig.get("ratio", {}).get("median")
+    ratios = [
+        r
+        for r in (out["hl7_to_websocket_ratio_sqlite"], out["hl7_to_websocket_ratio_postgres"])
+        if r is not None
+    ]
+    out["hl7_to_websocket_ratio"] = min(ratios) if ratios else None
+    return out
+
+
+def forwarding_phase(
+    kind: str, plan: Plan, workdir: Path, app_dir: Path | None, pg_problem: str | None
+) -> dict[str, Any]:
+    """Alert latency with an Alert Manager attached against without (bench/alert_forwarding.py)."""
+    if kind == "postgresql" and pg_problem:
+        kind = "sqlite"
+    fig = alert_forwarding.measure(
+        kind,
+        plan.forwarding_chairs,
+        plan.forwarding_spacing_s,
+        plan.forwarding_rounds,
+        workdir,
+        app_dir,
+    )
+    without, with_am = fig["without"], fig["with_alert_manager"]
+    say(
+        f"  alert on the dashboard p99 {without['dashboard_p99_ms']['median']} ms without, "
+        f"{with_am['dashboard_p99_ms']['median']} ms with an Alert Manager (ratio "
+        f"{fig['dashboard_p99_ratio']['median']}); at the Alert Manager p99 "
+        f"{with_am['alert_manager_p99_ms']['median']} ms"
+    )
+    return {
+        "forwarding": fig,
+        "forwarding_dashboard_p50_ms_without": without["dashboard_p50_ms"]["median"],
+        "forwarding_dashboard_p99_ms_without": without["dashboard_p99_ms"]["median"],
+        "forwarding_dashboard_p50_ms_with": with_am["dashboard_p50_ms"]["median"],
+        "forwarding_dashboard_p99_ms_with": with_am["dashboard_p99_ms"]["median"],
+        "alert_manager_p50_ms": with_am["alert_manager_p50_ms"]["median"],
+        "alert_manager_p99_ms": with_am["alert_manager_p99_ms"]["median"],
+        "forwarding_dashboard_p99_ratio": fig["dashboard_p99_ratio"]["median"],
+    }
+
+
 # Each phase and the top-level keys it writes.
 PHASES: dict[str, tuple[str, ...]] = {
     "ingest": (
@@ -600,6 +679,14 @@ PHASES: dict[str, tuple[str, ...]] = {
     "capacity": ("capacity", "capacity_chairs"),
     "replay": ("replay", "replay_cpu_s_2h"),
     "memory": ("memory", "rss_mb", "rss_growing"),
+    "hl7": ("hl7", "hl7_readings_per_s_sqlite", "hl7_readings_per_s_postgres",
+            "hl7_websocket_readings_per_s_sqlite", "hl7_websocket_readings_per_s_postgres",
+            "hl7_to_websocket_ratio_sqlite", "hl7_to_websocket_ratio_postgres",
+            "hl7_to_websocket_ratio"),
+    "forwarding": ("forwarding", "forwarding_dashboard_p50_ms_without",
+                   "forwarding_dashboard_p99_ms_without", "forwarding_dashboard_p50_ms_with",
+                   "forwarding_dashboard_p99_ms_with", "alert_manager_p50_ms",
+                   "alert_manager_p99_ms", "forwarding_dashboard_p99_ratio"),
 }  # fmt: skip
 
 
@@ -673,12 +760,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--live-db",
         choices=["sqlite", "postgresql"],
-        help="database of figures 2, 3, 5 (default PostgreSQL when it answers)",
+        help="database of figures 2, 3, 5 and 8 (default PostgreSQL when it answers)",
     )
     parser.add_argument(
         "--only",
-        help="comma list of phases to run: ingest,live,capacity,replay,memory (default: all "
-        "but memory, which takes 11 minutes on its own; with --quick, all)",
+        help="comma list of phases to run: ingest,live,capacity,replay,memory,hl7,forwarding "
+        "(default: all but memory, which takes 11 minutes on its own; with --quick, all)",
     )
     parser.add_argument(
         "--no-dashboard-deflate",
@@ -710,6 +797,10 @@ def main(argv: list[str] | None = None) -> int:
         if key not in Plan.__dataclass_fields__ or key == "quick":
             parser.error(f"--set: no plan field {key!r}")
         plan = replace(plan, **{key: type(getattr(plan, key))(value)})
+    if set(plan.hl7_databases.split(",")) - {"sqlite", "postgresql"} or (
+        plan.forwarding_database not in ("", "sqlite", "postgresql")
+    ):
+        parser.error("--set: hl7_databases and forwarding_database take sqlite, postgresql")
     only = set((args.only or ",".join(default_phases(plan))).split(","))
     if only - set(PHASES):
         parser.error(f"--only: no phase {', '.join(sorted(only - set(PHASES)))}")
@@ -843,6 +934,11 @@ def main(argv: list[str] | None = None) -> int:
             out["replay_cpu_s_2h"] = rep["cpu_s"]["median"]
         if "memory" in only:
             out.update(memory_phase(live_db, plan, workdir, args.app_dir, deflate))
+        if "hl7" in only:
+            out.update(hl7_phase(plan, workdir, args.app_dir, pg_problem))
+        if "forwarding" in only:
+            kind = plan.forwarding_database or live_db
+            out.update(forwarding_phase(kind, plan, workdir, args.app_dir, pg_problem))
     out["duration_s"] = round(time.monotonic() - started, 1)
     this_run = {k: out[k] for k in ("date", "command", "commit", "duration_s")}
     out["phases"] = {phase: this_run for phase in PHASES if phase in only}
