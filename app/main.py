@@ -95,7 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.alert_runner = runner
     app.state.loop = asyncio.get_running_loop()
     # Monitors speaking HL7 PCD-01 over MLLP: on this loop, into the same writer.
-    app.state.hl7_unbound = UnboundSources()
+    app.state.hl7_unbound = UnboundSources(hub=hub)
     hl7 = None
     if settings.hl7_port:
         hl7 = Hl7Listener(
@@ -110,6 +110,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hl7.start(settings.host, settings.hl7_port, reuse_port=settings.workers > 1)
     app.state.hl7_listener = hl7
     watchers = [asyncio.create_task(_close_revoked_devices(app), name="revocations")]
+    if hl7 is not None:  # what the other workers' listeners hear and their admins bind
+        watchers.append(asyncio.create_task(app.state.hl7_unbound.follow(), name="hl7-sources"))
     # What exists now lives as long as the server: keep it out of the collector's scans, and
     # collect young objects less often, so a full collection does not stall every connection.
     gc.collect()

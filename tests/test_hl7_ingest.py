@@ -476,6 +476,28 @@ async def test_chairside_simulate_protocol_hl7_sends_pcd01_with_the_readings_own
     assert both.returncode == 2 and "contradict" in both.stderr
 
 
+async def test_a_source_bound_from_the_command_line_leaves_the_list_at_its_next_message(
+    site: Clinic,
+) -> None:
+    admin = await login(site, "admin")
+    monitor = await connect(site)
+    message = fresh(sample("valid-pcd01-request.hl7v2"), datetime.now(UTC) - timedelta(seconds=5))
+    assert fields(await monitor.send(message))["MSA-1"] == "AR"
+    assert len((await admin.get("/api/hl7/unbound")).json()) == 1
+    # Bound by another process (the server hears nothing of it): still listed until the
+    # source's next message finds its device.
+    env = {**os.environ, "CHAIRSIDE_DATABASE_URL": site.settings.database_url}
+    added = await asyncio.to_thread(
+        run_chairside, env, "device", "add", "--chair", "Chair 5", "--hl7-source", EUI64
+    )
+    assert added.returncode == 0, added.stderr
+    assert len((await admin.get("/api/hl7/unbound")).json()) == 1
+    assert fields(await monitor.send(message))["MSA-1"] == "AA"
+    assert (await admin.get("/api/hl7/unbound")).json() == []
+    await monitor.close()
+    await admin.aclose()
+
+
 async def test_a_revoked_monitor_is_refused_at_its_next_message(site: Clinic) -> None:
     admin = await login(site, "admin")
     device = await bind(admin, "Chair 3", EUI64)

@@ -102,6 +102,7 @@ class Hl7Listener:
             bound = await devices.find_by_hl7_source(db, list(identifiers))
         if bound is not None:  # an unbound source is looked up again: it may be bound now
             self._bindings[identifiers] = (bound, loop.time())
+            await self.unbound.found(identifiers)
         return bound
 
     async def stop(self) -> None:
@@ -190,7 +191,7 @@ class Hl7Listener:
             error = AckError("", 0, 0, "207", "Application internal error", detail)
             return Answer(build_ack(message, "AR", pcd01.control_id, now, (error,)), None)
         if bound is None:
-            self.unbound.seen(pcd01.identifiers, peer, now)
+            await self.unbound.heard(pcd01.identifiers, peer, now)
             carried = ", ".join(f"{i.kind} {i.value}" for i in pcd01.identifiers) or "none"
             detail = (
                 f"no device is bound to this source (identifiers: {carried}); an admin binds "

@@ -61,8 +61,8 @@ async def register_device(
         db, body.chair, body.label, actor_of(user), body.hl7_source
     )
     await db.commit()
-    if body.hl7_source and hasattr(request.app.state, "hl7_unbound"):
-        request.app.state.hl7_unbound.forget(registered.device.hl7_source)
+    if registered.device.hl7_source and hasattr(request.app.state, "hl7_unbound"):
+        await request.app.state.hl7_unbound.bound(registered.device.hl7_source)
     return DeviceCreated(
         **DeviceRead.model_validate(registered.device).model_dump(), token=registered.token
     )
