@@ -81,6 +81,7 @@ class Plan:
     live_window_s: float = 20.0
     live_windows: int = 7
     alert_every_s: float = 0.5
+    drain_s: float = 5.0  # after the last window: late acks and screens' last frames
     # Figure 3
     capacity_settle_s: float = 6.0
     capacity_window_s: float = 8.0
@@ -118,18 +119,19 @@ class Plan:
             ingest_measure_s=2.0,
             live_chairs=200,
             dashboards=4,
-            live_settle_s=3.0,
-            live_window_s=5.0,
+            live_settle_s=2.0,
+            live_window_s=4.0,
             live_windows=2,
+            drain_s=2.0,
             capacity_settle_s=2.0,
-            capacity_window_s=4.0,
+            capacity_window_s=3.0,
             capacity_windows=1,
             capacity_steps=1,
             capacity_min=50,
             replay_runs=1,
             memory_chairs=200,
-            memory_settle_s=3.0,
-            memory_window_s=5.0,
+            memory_settle_s=1.0,
+            memory_window_s=4.5,
             memory_windows=2,
             hl7_chairs=10,
             hl7_readings=20,
@@ -334,7 +336,7 @@ def live_run(
     fx = populate(db, chairs, sessions=True, login=True)
     bounds = [(settle_s + i * window_s, settle_s + (i + 1) * window_s) for i in range(windows)]
     total = settle_s + windows * window_s
-    drain = 5.0
+    drain = plan.drain_s
     dev_cfg = {
         "url": "", "tokens": fx.tokens, "windows": bounds, "total_s": total, "drain_s": drain,
         # Each alert uses up a chair (sbp_critical latches until acknowledged): a long run
