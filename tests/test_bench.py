@@ -54,10 +54,10 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     _number(out["ingest_ratio"], 0.01, 10)
     assert out["ingest"]["sqlite"]["errors"] == 0
     assert out["ingest"]["sqlite"]["unacked"] == 0
-    if "skipped" in out["ingest"]["postgresql"]:
+    # Quick: ingest on SQLite alone; the live, capacity and memory phases run on PostgreSQL.
+    assert out["ingest_per_s_postgres"] is None
+    if out["live"]["database"] != "postgresql":
         unavailable("PostgreSQL", out["ingest"]["postgresql"]["skipped"])
-    _number(out["ingest_per_s_postgres"], 50, 1e6)
-    _number(out["ingest_ratio_postgres"], 0.01, 10)
 
     _number(out["dashboard_p99_ms"], 0.01, 60_000)
     _number(out["alert_p99_ms"], 0.01, 60_000)
@@ -116,18 +116,10 @@ def test_a_run_of_some_phases_keeps_the_other_figures_and_says_from_when(tmp_pat
     assert first.returncode == 0, first.stderr[-4000:]
     earlier = json.loads((tmp_path / "latest.json").read_text())
 
-    small = [
-        "--set",
-        "ingest_devices=10",
-        "--set",
-        "ingest_measure_s=1",
-        "--set",
-        "ingest_warmup_s=0.5",
-    ]
-    second = bench("--quick", "--only", "ingest", *small, "--out", str(tmp_path))
+    second = bench("--quick", "--only", "hl7", "--set", "hl7_chairs=4", "--out", str(tmp_path))
     assert second.returncode == 0, second.stderr[-4000:]
     out = json.loads((tmp_path / "latest.json").read_text())
-    assert out["ingest"]["sqlite"]["devices"] == 10  # measured now
+    assert out["hl7"]["sqlite"]["chairs"] == 4  # measured now
     assert out["replay"] == earlier["replay"]  # kept, and said to be from the first run
     assert out["phases"]["replay"]["date"] == earlier["date"] != out["date"]
     assert out["targets"]["replay_cpu_s_2h"]["value"] == earlier["replay_cpu_s_2h"]

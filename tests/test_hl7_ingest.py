@@ -402,6 +402,8 @@ async def test_the_command_line_binds_a_monitor_and_serves_hl7(tmp_path: Path) -
     assert rows == [(1, 120, 80, 100)]
 
 
+# The simulator's two wire protocols are the subject: the writer's databases are tested elsewhere.
+@one_database_is_enough
 async def test_the_simulator_runs_some_chairs_over_hl7_and_the_rest_over_the_websocket(
     site: Clinic,
 ) -> None:

@@ -20,7 +20,15 @@ import pytest
 import redis.asyncio
 import redis.exceptions
 
-from tests.support import PASSWORD, Clinic, LiveServer, run_chairside, together, unavailable
+from tests.support import (
+    PASSWORD,
+    Clinic,
+    LiveServer,
+    one_database_is_enough,
+    run_chairside,
+    together,
+    unavailable,
+)
 from tests.test_hub import REDIS_URL
 
 WRONG = "not-the-password-7"
@@ -80,6 +88,8 @@ async def user_id(clinic: Clinic, name: str) -> int:
     return int(rows[0].id)
 
 
+# The throttle is the subject (its count is kept in memory or Redis, not the database).
+@one_database_is_enough
 async def test_six_wrong_passwords_lock_the_account_until_its_window_passes(
     clinic: Clinic,
 ) -> None:

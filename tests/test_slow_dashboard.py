@@ -132,6 +132,8 @@ async def watch(screen: Any, seen: set, kinds: list[str], arrived: asyncio.Event
         arrived.set()
 
 
+# The screens' websockets and the hub are the subject; the database takes no part in it.
+@one_database_is_enough
 async def test_a_screen_that_stops_reading_is_cut_loose_and_ingest_never_waits(
     clinic: Clinic, nurse
 ) -> None:
