@@ -324,8 +324,9 @@ export class MonitorsView {
       const t = Date.parse(iso);
       return `${formatDuration(now - t)} ago (${formatClockSeconds(t)})`;
     };
+    // Monitors in service first (a revoked one stays listed, for the record, below them).
     const rows = [...this.devices]
-      .sort((a, b) => (chairs.get(a.chair_id) || "").localeCompare(chairs.get(b.chair_id) || "", undefined, { numeric: true }) || a.id - b.id)
+      .sort((a, b) => Boolean(a.revoked_at) - Boolean(b.revoked_at) || (chairs.get(a.chair_id) || "").localeCompare(chairs.get(b.chair_id) || "", undefined, { numeric: true }) || a.id - b.id)
       .map((d) => {
         const revoked = Boolean(d.revoked_at);
         return el(
