@@ -76,11 +76,17 @@ class UnboundSources:
             async for message in feed:
                 if message.get("origin") == self._origin:
                     continue
-                if message.get("event") == "heard":
-                    ids = tuple(Identifier(kind, value) for kind, value in message["identifiers"])
-                    self.seen(ids, message["peer"], datetime.fromisoformat(message["at"]))
-                elif message.get("event") == "bound":
-                    self.forget(message["value"])
+                try:
+                    self._apply(message)
+                except (KeyError, TypeError, ValueError):  # one odd message stops nothing
+                    log.warning("HL7: a worker's message about sources was not understood")
+
+    def _apply(self, message: dict[str, Any]) -> None:
+        if message.get("event") == "heard":
+            ids = tuple(Identifier(kind, value) for kind, value in message["identifiers"])
+            self.seen(ids, message["peer"], datetime.fromisoformat(message["at"]))
+        elif message.get("event") == "bound":
+            self.forget(message["value"])
 
     async def _share(self, message: dict[str, Any]) -> None:
         if self._hub is None:
