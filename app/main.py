@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
 from app import alerts as engine
-from app import bundle
+from app import bundle, security
 from app.api import dashboard, ingest, origins
 from app.api.routes import (
     admin,
@@ -63,6 +63,8 @@ async def _close_revoked_devices(app: FastAPI) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    # The unknown-name login's stand-in hash, made before the first login can arrive.
+    await asyncio.to_thread(security.dummy_password_hash)
     engine = create_engine(settings)
     hub = create_hub(settings.redis_url, settings.redis_prefix)
     await hub.start()

@@ -3,6 +3,7 @@ generated here, only hashes stored."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -55,8 +56,12 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-# Verifying against this keeps a login for an unknown name as slow as for a known one.
-DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def dummy_password_hash() -> str:
+    """Verifying against this keeps a login for an unknown name as slow as for a known one.
+    Made once per process, when first asked (the server asks as it starts, so that no login
+    pays for it; a command that logs nobody in never does)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def new_device_token() -> str:

@@ -59,7 +59,7 @@ async def list_users(db: AsyncSession) -> list[User]:
 async def authenticate(db: AsyncSession, name: str, password: str) -> User | None:
     """The user if the password matches, else None (same cost either way)."""
     user = await db.scalar(select(User).where(User.name == name, User.disabled_at.is_(None)))
-    stored = user.password_hash if user else security.DUMMY_PASSWORD_HASH
+    stored = user.password_hash if user else security.dummy_password_hash()
     ok = await asyncio.to_thread(security.verify_password, stored, password)
     return user if ok and user is not None else None
 
