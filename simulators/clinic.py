@@ -184,7 +184,7 @@ async def run_clinic(
     stop: asyncio.Event | None = None,
     *,
     protocol: str | None = None,
-    monitors: Sequence[ChairMonitor | tuple[str, str]] | None = None,
+    monitors: Sequence[ChairMonitor] | None = None,
     chair_prefix: str = "Sim chair",
     nibp_cycle_s: float = NIBP_CYCLE_S,
     window: int = 200,
@@ -197,9 +197,8 @@ async def run_clinic(
 ) -> ClinicReport:
     """Run ``chairs`` simulated sessions concurrently until done (or ``stop`` is set).
 
-    ``monitors`` gives the chairs' monitors (``ChairMonitor``, or (chair name, device token)
-    pairs) to use instead of registering a new monitor per chair (registered ones are revoked
-    at the end; their tokens are never shown).
+    ``monitors`` gives the chairs' monitors to use instead of registering a new monitor per
+    chair (registered ones are revoked at the end; their tokens are never shown).
     ``head_start_s`` gives each chair's session a head start: that much simulated time has
     already passed when the run begins (its readings are sent at once, as a catch-up).
     ``resume`` carries on sessions an earlier run left open (by chair index, 1-based; see
@@ -213,7 +212,6 @@ async def run_clinic(
     (``simulators.nurse``); on a resumed session, from after its newest observation.
     """
     stop = stop or asyncio.Event()
-    given = [ChairMonitor(*m) for m in monitors] if monitors is not None else None
     count = len(monitors) if monitors is not None else chairs
     plans = [
         plan_chair(i, seed, scenario, duration_s, protocol, nibp_cycle_s)
@@ -227,8 +225,8 @@ async def run_clinic(
         """The EUI-64 the chair's monitor sends over HL7; None: it uses the websocket."""
         if hl7 is None:
             return None
-        if given is not None:
-            return given[plan.index - 1].hl7_source
+        if monitors is not None:
+            return monitors[plan.index - 1].hl7_source
         limit = count if hl7_chairs is None else hl7_chairs
         return simulated_eui64(seed, plan.index) if plan.index <= limit else None
 
@@ -238,8 +236,8 @@ async def run_clinic(
             await nurse_api.login(*nurse)
         tokens, chair_ids, registered = [], [], []
         for plan in plans:
-            if given is not None:
-                mine = given[plan.index - 1]
+            if monitors is not None:
+                mine = monitors[plan.index - 1]
                 chair_ids.append(await api.chair_id(mine.chair))
                 tokens.append(mine.token)
             else:
@@ -250,7 +248,7 @@ async def run_clinic(
                 registered.append(monitor.device_id)
         reports = [
             ChairReport(
-                chair=given[p.index - 1].chair if given else f"{chair_prefix} {p.index}",
+                chair=monitors[p.index - 1].chair if monitors else f"{chair_prefix} {p.index}",
                 scenario=p.scenario,
                 protocol=p.protocol,
             )

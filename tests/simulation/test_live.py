@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from simulators.cli import add_simulate_parser
-from simulators.clinic import plan_chair, run_clinic
+from simulators.clinic import ChairMonitor, plan_chair, run_clinic
 from simulators.demo import ClinicThread
 from tests.support import PASSWORD, Clinic
 
@@ -102,7 +102,7 @@ async def test_given_monitor_tokens_are_used_and_not_revoked(
             "typical",
             120.0,
             progress=False,
-            monitors=[("Chair 1", token)],
+            monitors=[ChairMonitor("Chair 1", token)],
         )
         assert report.acked == report.readings and report.duplicates == 0
     [(count,)] = await clinic.query("SELECT count(*) AS n FROM reading")
