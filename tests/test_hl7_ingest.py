@@ -79,7 +79,7 @@ async def site(hl7_server: LiveServer) -> AsyncIterator[Clinic]:
     await wipe(hl7_server.settings)
     hl7_server.forget_clinic()
     # What the listener held of the wiped clinic (PostgreSQL does not reuse the ids).
-    hl7_server.app.state.hl7_unbound._by_key.clear()
+    hl7_server.app.state.hl7_unbound.clear()
     hl7_server.app.state.hl7_listener.forget_bindings()
     clinic = Clinic(server=hl7_server, settings=hl7_server.settings)
     await clinic.add_users(("admin", "admin"), ("nurse", "nurse"))

@@ -112,6 +112,10 @@ class UnboundSources:
         for key in [k for k in self._by_key if any(i.value == value for i in k)]:
             del self._by_key[key]
 
+    def clear(self) -> None:
+        """Forget every source (the clinic's devices were replaced behind the server's back)."""
+        self._by_key.clear()
+
     def listing(self) -> list[dict[str, Any]]:
         """Most recently heard first."""
         return [entry.to_json() for entry in reversed(self._by_key.values())]
