@@ -23,7 +23,7 @@ from simulators.clock import SimClock, head_start_for
 from simulators.courses import PROTOCOLS, SimReading, dose_time, outage_window, session_readings
 from simulators.hl7_monitor import Hl7Monitor, simulated_eui64
 from simulators.monitor import Monitor, MonitorStats
-from simulators.nurse import SimObservation, observations
+from simulators.nurse import NurseRounds, observations
 
 AnyMonitor = Monitor | Hl7Monitor
 
@@ -317,7 +317,7 @@ async def run_clinic(
                         stop,
                         end_on_stop,
                         _dosed(plan, resume),
-                        _Rounds(
+                        NurseRounds(
                             nurse_api,
                             observations(plan.index, plan.dose_at_s, plan.readings, duration_s),
                         )
@@ -360,13 +360,17 @@ async def _run_chair(
     stop: asyncio.Event,
     end_on_stop: bool,
     dosed: bool,
-    rounds: _Rounds | None,
+    rounds: NurseRounds | None,
 ) -> None:
     assert report.session_id is not None
     dose = (
         None if dosed else asyncio.create_task(_mark_dose(api, plan, monitor, report, clock, stop))
     )
-    nurse = asyncio.create_task(rounds.run(report, clock, stop)) if rounds else None
+    nurse = (
+        asyncio.create_task(rounds.run(report.session_id, report.chair, clock, stop))
+        if rounds
+        else None
+    )
     try:
         await monitor.run()
         if dose is not None:
@@ -375,9 +379,10 @@ async def _run_chair(
         for task in (dose, nurse):
             if task is not None:
                 task.cancel()
-        if nurse is not None:
+        if nurse is not None and rounds is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await nurse
+            report.observations = rounds.recorded
         if end_on_stop or monitor.finished:
             with contextlib.suppress(ClinicAPIError, OSError):
                 await api.end_session(report.session_id)
@@ -448,32 +453,6 @@ async def _mark_dose(
         if exc.status_code != 422:
             raise
         report.dose_at = await api.mark_dose(report.session_id, None)
-
-
-@dataclass
-class _Rounds:
-    """One chair's simulated nurse: each observation when simulated time reaches it."""
-
-    api: ClinicAPI
-    planned: list[SimObservation]
-
-    async def run(self, report: ChairReport, clock: SimClock, stop: asyncio.Event) -> None:
-        assert report.session_id is not None
-        # A session carried on after a restart: the nurse goes on after its newest observation.
-        newest = await self.api.newest_observation(report.session_id)
-        for observation in self.planned:
-            at = clock.wall(observation.t_s)
-            if newest is not None and at <= newest:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), clock.until(observation.t_s))
-            if stop.is_set():
-                return
-            try:
-                await self.api.record_observation(report.session_id, observation.body(at))
-                report.observations += 1
-            except (ClinicAPIError, OSError) as exc:  # the nurse carries on at the next round
-                log.warning("%s: observation not recorded: %s", report.chair, exc)
 
 
 async def _progress(runs: list[AnyMonitor], clock: SimClock, stop: asyncio.Event) -> None:

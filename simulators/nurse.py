@@ -11,13 +11,20 @@ until the patient is not. Fixed by the plan alone.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from simulators.api import ClinicAPI, ClinicAPIError
+from simulators.clock import SimClock
 from simulators.courses import SimReading
+
+log = logging.getLogger(__name__)
 
 MIN = 60.0
 ROUND_S = 14 * MIN
@@ -112,3 +119,30 @@ def _seen(t_s: float, after_dose_s: float, breathing: list[tuple[float, float]])
     if minutes < 75:
         return SimObservation(t_s, 5, "mild", "normal")
     return SimObservation(t_s, 5, "none", "normal")
+
+
+@dataclass
+class NurseRounds:
+    """One chair's nurse at work: each planned observation recorded when simulated time
+    reaches it; ``recorded`` counts those the server took."""
+
+    api: ClinicAPI  # logged in as the nurse
+    planned: list[SimObservation]
+    recorded: int = 0
+
+    async def run(self, session_id: int, chair: str, clock: SimClock, stop: asyncio.Event) -> None:
+        # A session carried on after a restart: the nurse goes on after its newest observation.
+        newest = await self.api.newest_observation(session_id)
+        for observation in self.planned:
+            at = clock.wall(observation.t_s)
+            if newest is not None and at <= newest:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), clock.until(observation.t_s))
+            if stop.is_set():
+                return
+            try:
+                await self.api.record_observation(session_id, observation.body(at))
+                self.recorded += 1
+            except (ClinicAPIError, OSError) as exc:  # the nurse carries on at the next round
+                log.warning("%s: observation not recorded: %s", chair, exc)
